@@ -1,0 +1,99 @@
+"""``python -m bot [--role all|web|worker]``: the bot's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Generator, Sequence
+
+import uvicorn
+
+from bot.errors import ConfigError
+from bot.logging_setup import configure_logging
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("bot")
+
+NO_SLACK = (
+    "No Slack credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode), or "
+    "SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode); see README.md"
+)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the bot decides how to shut down."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("--role", choices=("all", "web", "worker"), default="all",
+                        help="web: Slack endpoint only; worker: poller and delivery; all: both")
+    return parser.parse_args(argv)
+
+
+async def serve(settings: Settings, role: str) -> None:
+    from bot.app import build
+    from bot.web import build_web
+
+    components = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    server = _Server(uvicorn.Config(build_web(components), host="0.0.0.0", port=settings.port,
+                                    log_level="warning", lifespan="off", ws="none"))
+    web = asyncio.create_task(server.serve(), name="web")
+    socket_mode = None
+    try:
+        while not server.started:
+            if web.done():
+                await web  # start-up failed (port taken...): surface the error
+                return
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        log.info("listening on http://127.0.0.1:%d (role %s, %s mode)", port, role,
+                 "Socket" if settings.socket_mode else "HTTP")
+        if settings.socket_mode and role in ("all", "web"):
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None
+            socket_mode = AsyncSocketModeHandler(components.bolt,
+                                                 settings.slack_app_token.get_secret_value())
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        server.should_exit = True
+        await web
+        await components.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        if not settings.has_slack_credentials:
+            log.error(NO_SLACK)
+            return 2
+        asyncio.run(serve(settings, args.role))
+    except ConfigError as exc:
+        logging.basicConfig()
+        log.error("cannot start: %s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Wiring: build every component once from Settings and hand them down.
+
+``Components`` owns the long-lived resources (HTTP client, database engine, Slack client) and
+closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import Deps
+from bot.errors import ConfigError
+from bot.http import RetryPolicy, new_http_client
+from bot.loglinks import LogLinks, derive_key
+from bot.providers.aicore.client import AICoreClient
+from bot.providers.aicore.provider import AICoreProvider
+from bot.providers.base import Provider
+from bot.service import Service
+from bot.settings import Settings
+from bot.store.db import Database
+from bot.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    settings: Settings
+    http: httpx.AsyncClient
+    db: Database
+    store: Store
+    slack: AsyncWebClient
+    service: Service
+    deps: Deps
+    bolt: AsyncApp
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.db.dispose()
+
+
+def slack_web_client(settings: Settings) -> AsyncWebClient:
+    """The one Slack Web client: 429s wait out Retry-After (not on by default in slack_sdk)."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.slack_api_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ],
+    )
+
+
+def build_providers(
+    settings: Settings, http: httpx.AsyncClient, retry: RetryPolicy | None = None
+) -> dict[str, Provider]:
+    providers: dict[str, Provider] = {}
+    credentials = settings.aicore_credentials()
+    if credentials is not None:
+        client = AICoreClient(credentials=credentials, http=http, retry=retry)
+        providers["aicore"] = AICoreProvider(client)
+    if not providers:
+        raise ConfigError(
+            "No AI Core credentials: set AICORE_SERVICE_KEY (or AICORE_CLIENT_ID, "
+            "AICORE_CLIENT_SECRET, AICORE_AUTH_URL and AICORE_BASE_URL, or VCAP_SERVICES)"
+        )
+    return providers
+
+
+def build_bolt(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
+    signing_secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    app = AsyncApp(
+        client=slack,
+        signing_secret=signing_secret,
+        # Socket Mode payloads come over an authenticated websocket and are not signed.
+        request_verification_enabled=not settings.socket_mode,
+        process_before_response=False,
+        logger=logging.getLogger("slack_bolt"),
+    )
+
+    @app.error
+    async def on_unexpected_error(error: Exception, body: dict[str, Any]) -> None:
+        # Our own errors were answered by the listener; this is a bug: keep the traceback.
+        log.error("listener failed on a %s request", body.get("type") or "slash command",
+                  exc_info=error)
+
+    return app
+
+
+async def build(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    retry: RetryPolicy | None = None,
+    migrate: bool = True,
+) -> Components:
+    from handlers import register_all  # handlers depend on bot, never the other way round
+
+    http = http or new_http_client()
+    db = Database(settings.database_url)
+    if migrate:
+        await db.migrate()
+    store = Store(db)
+    slack = slack_web_client(settings)
+    providers = build_providers(settings, http, retry)
+    log_links = None
+    if settings.public_url and settings.slack_signing_secret:
+        log_links = LogLinks(
+            public_url=settings.public_url,
+            key=derive_key(settings.slack_signing_secret.get_secret_value()),
+        )
+    service = Service(providers=providers, store=store, slack=slack, log_links=log_links)
+    deps = Deps(settings=settings, service=service, store=store)
+    bolt = build_bolt(settings, slack)
+    register_all(bolt, deps)
+    return Components(settings=settings, http=http, db=db, store=store, slack=slack,
+                      service=service, deps=deps, bolt=bolt, providers=providers)

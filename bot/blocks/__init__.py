@@ -1,0 +1,436 @@
+"""Pure Block Kit builders (slack_sdk models, which enforce Slack's limits on ``to_dict``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.providers.base import Action, Lifecycle, LogEntry, Outcome, Run
+
+SECTION_LIMIT = 3000
+MESSAGE_BLOCK_LIMIT = 50
+# Several blocks together fail with msg_blocks_too_long near 13k characters, below the
+# per-block limits: keep log excerpts well under that.
+LOG_BUDGET = 9000
+
+STATUS_EMOJI = {
+    Lifecycle.QUEUED: ":hourglass_flowing_sand:",
+    Lifecycle.RUNNING: ":arrow_forward:",
+    Lifecycle.SUCCEEDED: ":white_check_mark:",
+    Lifecycle.FAILED: ":x:",
+    Lifecycle.STOPPING: ":double_vertical_bar:",
+    Lifecycle.STOPPED: ":black_square_for_stop:",
+    Lifecycle.UNKNOWN: ":grey_question:",
+}
+
+ACTION_STOP = "run_stop"
+ACTION_DELETE = "run_delete"
+ACTION_LOGS = "run_logs"
+ACTION_REFRESH = "run_refresh"
+ACTION_STOP_THEN_DELETE = "run_stop_then_delete"
+ACTION_BULK_CONFIRM = "bulk_confirm"
+ACTION_BULK_CANCEL = "bulk_cancel"
+
+Blocks = list[dict[str, Any]]
+
+
+def dicts(blocks: Sequence[Block]) -> Blocks:
+    return [block.to_dict() for block in blocks]
+
+
+def run_ref(run: Run) -> str:
+    """What a button carries: just enough to look the run up again (never its state)."""
+    return json.dumps({"p": run.provider, "s": run.scope, "r": run.id}, separators=(",", ":"))
+
+
+def parse_run_ref(value: str) -> tuple[str, str, str]:
+    data = json.loads(value)
+    return str(data["p"]), str(data["s"]), str(data["r"])
+
+
+def slack_date(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    epoch = int(moment.timestamp())
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='seconds')}>"
+
+
+def status_word(run: Run) -> str:
+    return f"{STATUS_EMOJI[run.lifecycle]} *{run.status}*"
+
+
+def fallback_text(run: Run, label: str) -> str:
+    return f"{label} {run.id} is {run.status}"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_card(
+    run: Run,
+    *,
+    label: str,
+    allows: Callable[[str, Action], bool],
+    started_by: str | None = None,
+    note: str | None = None,
+    deleted: bool = False,
+) -> Blocks:
+    """The status card: status, what was started, by whom, when, and the allowed buttons."""
+    title = f"{status_word(run)}  ·  {label} `{run.id}`"
+    if deleted:
+        title = f":wastebasket: *DELETED*  ·  {label} `{run.id}`"
+    fields = [
+        MarkdownTextObject(text=f"*Configuration*\n{_target(run)}"),
+        MarkdownTextObject(text=f"*Scenario*\n{run.scenario or '—'}"),
+        MarkdownTextObject(
+            text=f"*Resource group*\n`{run.scope}`"
+            if run.provider == "aicore"
+            else f"*Account*\n{run.scope}"
+        ),
+        MarkdownTextObject(text=f"*Started by*\n{f'<@{started_by}>' if started_by else '—'}"),
+        MarkdownTextObject(text=f"*Created*\n{slack_date(run.created_at)}"),
+        MarkdownTextObject(text=f"*Running since*\n{slack_date(run.started_at)}"),
+    ]
+    if run.completed_at is not None:
+        fields.append(MarkdownTextObject(text=f"*Finished*\n{slack_date(run.completed_at)}"))
+    for name, value in run.details[: 10 - len(fields)]:
+        fields.append(MarkdownTextObject(text=clip(f"*{name}*\n{value}", 2000)))
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=title), fields=fields[:10]),
+    ]
+    if run.status_message:
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=clip(f"> {run.status_message}", 3000)))
+        )
+    if note:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, 3000))]))
+    if not deleted:
+        blocks.append(
+            ActionsBlock(block_id=f"card:{run.status}", elements=card_buttons(run, allows))
+        )
+    return dicts(blocks)
+
+
+def _target(run: Run) -> str:
+    if run.title and run.target_id:
+        return f"{run.title} (`{run.target_id}`)"
+    return f"`{run.target_id}`" if run.target_id else (run.title or "—")
+
+
+def card_buttons(run: Run, allows: Callable[[str, Action], bool]) -> list[ButtonElement]:
+    value = run_ref(run)
+    buttons = []
+    if allows(run.status, "stop"):
+        buttons.append(
+            ButtonElement(
+                text="Stop",
+                action_id=ACTION_STOP,
+                value=value,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Stop this run?",
+                    text=f"Stop `{run.id}`? A stopped run cannot be resumed.",
+                    confirm="Stop it",
+                    deny="Keep running",
+                    style="danger",
+                ),
+            )
+        )
+    if allows(run.status, "delete"):
+        buttons.append(
+            ButtonElement(
+                text="Delete",
+                action_id=ACTION_DELETE,
+                value=value,
+                style="danger",
+                confirm=ConfirmObject(
+                    title="Delete this run?",
+                    text=f"Delete `{run.id}` and its record? This cannot be undone.",
+                    confirm="Delete it",
+                    deny="Cancel",
+                    style="danger",
+                ),
+            )
+        )
+    buttons.append(ButtonElement(text="Logs", action_id=ACTION_LOGS, value=value))
+    buttons.append(ButtonElement(text="Refresh", action_id=ACTION_REFRESH, value=value))
+    return buttons
+
+
+# -- plain messages ------------------------------------------------------------------------------
+
+
+def text_blocks(text: str) -> Blocks:
+    return dicts([SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))])
+
+
+def help_text(command: str, default_scope: str) -> str:
+    if command == "/bria":
+        return (
+            "*/bria* — Bria tailored-generation training\n"
+            "• `/bria train <modelId> [steps=N lr=X rank=N scheduler=NAME warmup=N checkpoint=N]` "
+            "— start training (parameters only for models in `expert` mode)\n"
+            "• `/bria stop <modelId>` · `/bria delete <modelId>` — with a confirmation\n"
+            "• `/bria status <modelId>` · `/bria list` — privately"
+        )
+    return (
+        "*/aicore* — SAP AI Core executions "
+        f"(resource group `{default_scope}` unless you add `rg=<group>`)\n"
+        "• `/aicore start <configurationId>` — start a run and post its card here\n"
+        "• `/aicore stop <executionId>...` — stop 1 to 100 PENDING/RUNNING runs\n"
+        "• `/aicore delete <executionId>...` — delete 1 to 100 STOPPED/DEAD/UNKNOWN/COMPLETED runs\n"
+        "• `/aicore status <executionId>` — the card, privately\n"
+        "• `/aicore list [STATUS]` — recent runs with counts by status, privately\n"
+        "• `/aicore logs <executionId> [lines=N]` — the last N log lines (default 50)\n"
+        "• `/aicore watch <executionId>` — post the card here and follow the run\n"
+        "• `/aicore subscribe [scenario=<id>] [only=DEAD,PENDING]` — follow every run of the "
+        "resource group here\n"
+        "• `/aicore unsubscribe` · `/aicore subscriptions`\n"
+        "Stop and delete of several runs ask you to confirm first; delete always does."
+    )
+
+
+def refusal_reason(run: Run, action: Action) -> str:
+    """Why ``action`` does not apply to ``run`` in its current status."""
+    if action == "stop":
+        if run.lifecycle == Lifecycle.STOPPING:
+            return "it is already stopping"
+        return "only PENDING or RUNNING runs can be stopped"
+    if run.lifecycle in (Lifecycle.QUEUED, Lifecycle.RUNNING):
+        return "stop it first: only STOPPED, DEAD, UNKNOWN or COMPLETED runs can be deleted"
+    return "only STOPPED, DEAD, UNKNOWN or COMPLETED runs can be deleted"
+
+
+def refusal_text(run: Run, action: Action, label: str) -> str:
+    return (
+        f"{label} `{run.id}` is *{run.status}*: {refusal_reason(run, action)}. Nothing was changed."
+    )
+
+
+def confirmation_blocks(
+    *,
+    action: Action,
+    label: str,
+    eligible: Sequence[Run],
+    ineligible: Sequence[tuple[Run, str]],
+    missing: Sequence[tuple[str, str]],
+    token: str,
+    folded: int = 0,
+) -> Blocks:
+    verb = "Stop" if action == "stop" else "Delete"
+    lines = [f"*{verb} {len(eligible)} {label} run{'s' if len(eligible) != 1 else ''}?*"]
+    lines += [f"• `{run.id}` {run.status}{_titled(run)}" for run in eligible[:40]]
+    if len(eligible) > 40:
+        lines.append(f"• …and {len(eligible) - 40} more")
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), 3000)))]
+    left_alone = _left_alone(ineligible, missing, folded)
+    if left_alone:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(left_alone, 3000))))
+    blocks.append(
+        ActionsBlock(
+            block_id="bulk",
+            elements=[
+                ButtonElement(
+                    text=f"Confirm: {verb.lower()} {len(eligible)}",
+                    action_id=ACTION_BULK_CONFIRM,
+                    value=token,
+                    style="danger",
+                ),
+                ButtonElement(text="Cancel", action_id=ACTION_BULK_CANCEL, value=token),
+            ],
+        )
+    )
+    blocks.append(
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Each run's status is checked again when you confirm. This request expires "
+                    "in 15 minutes."
+                )
+            ]
+        )
+    )
+    return dicts(blocks)
+
+
+def _titled(run: Run) -> str:
+    return f" · {run.title}" if run.title else ""
+
+
+def _left_alone(
+    ineligible: Sequence[tuple[Run, str]], missing: Sequence[tuple[str, str]], folded: int
+) -> str:
+    lines = []
+    if ineligible:
+        lines.append("*Left alone (their status does not allow it):*")
+        lines += [f"• `{run.id}` {run.status}: {why}" for run, why in ineligible[:30]]
+        if len(ineligible) > 30:
+            lines.append(f"• …and {len(ineligible) - 30} more")
+    if missing:
+        lines.append("*Not found or not readable:*")
+        lines += [f"• `{run_id}`: {why}" for run_id, why in missing[:30]]
+        if len(missing) > 30:
+            lines.append(f"• …and {len(missing) - 30} more")
+    if folded:
+        lines.append(f"_{folded} repeated ID{'s' if folded != 1 else ''} counted once._")
+    return "\n".join(lines)
+
+
+def outcome_blocks(
+    *,
+    action: Action,
+    label: str,
+    user_id: str,
+    outcomes: Sequence[Outcome],
+    ineligible: Sequence[tuple[Run, str]] = (),
+    missing: Sequence[tuple[str, str]] = (),
+    folded: int = 0,
+) -> Blocks:
+    verb = "stop" if action == "stop" else "delete"
+    done = [o for o in outcomes if o.ok]
+    failed = [o for o in outcomes if not o.ok]
+    lines = [
+        f"*<@{user_id}> asked to {verb} {len(outcomes)} {label} run"
+        f"{'s' if len(outcomes) != 1 else ''}: {len(done)} accepted, {len(failed)} refused.*"
+    ]
+    lines += [f"• :white_check_mark: `{o.run_id}`: {o.message}" for o in done[:40]]
+    for o in failed[:40]:
+        extra = "".join(
+            part
+            for part in (
+                f" (code {o.code})" if o.code else "",
+                f" requestId `{o.request_id}`" if o.request_id else "",
+            )
+        )
+        lines.append(f"• :x: `{o.run_id}`: {o.message}{extra}")
+    hidden = max(0, len(done) - 40) + max(0, len(failed) - 40)
+    if hidden:
+        lines.append(f"• …and {hidden} more")
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), 3000)))]
+    left_alone = _left_alone(ineligible, missing, folded)
+    if left_alone:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(left_alone, 3000))))
+    return dicts(blocks)
+
+
+def list_blocks(
+    runs: Sequence[Run], *, label: str, scope: str, status: str | None, limit: int = 20
+) -> Blocks:
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    heading = f"*{len(runs)} {label} runs* in `{scope}`" + (
+        f" with status {status}" if status else ""
+    )
+    summary = "  ".join(f"{word}: *{n}*" for word, n in sorted(counts.items())) or "none"
+    recent = sorted(runs, key=lambda r: (r.created_at is None, r.created_at), reverse=True)
+    recent = [r for r in recent if r.created_at is not None][:limit] or list(runs[:limit])
+    lines = [
+        f"{STATUS_EMOJI[r.lifecycle]} `{r.id}` *{r.status}* {_target(r)} · {slack_date(r.created_at)}"
+        for r in recent
+    ]
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f"{heading}\n{summary}")),
+    ]
+    if lines:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(f"*Most recent {len(lines)}:*\n" + "\n".join(lines), 3000)
+                )
+            )
+        )
+    return dicts(blocks)
+
+
+def log_text(entries: Sequence[LogEntry], budget: int = LOG_BUDGET) -> str:
+    """The newest lines that fit in ``budget`` characters, oldest first."""
+    kept: list[str] = []
+    used = 0
+    for entry in reversed(entries):
+        stamp = entry.timestamp.strftime("%H:%M:%S ") if entry.timestamp else ""
+        line = clip(f"{stamp}{entry.message}".replace("```", "'''"), 500)
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join(reversed(kept))
+
+
+def logs_blocks(
+    run: Run, entries: Sequence[LogEntry], *, label: str, requested: int, link: str | None = None
+) -> Blocks:
+    head = f"*Last {len(entries)} log lines* of {label} `{run.id}` ({run.status})"
+    if len(entries) < requested:
+        head += f" — {requested} asked, that is all there is"
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head))]
+    blocks += (
+        _code_sections(log_text(entries))
+        if entries
+        else [
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="_No log lines yet: logs appear once the run has started._"
+                )
+            )
+        ]
+    )
+    if link:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"<{link}|Full logs>")]))
+    return dicts(blocks)
+
+
+def _code_sections(text: str) -> list[Block]:
+    sections: list[Block] = []
+    chunk: list[str] = []
+    size = 0
+    for line in text.splitlines():
+        if size + len(line) + 1 > SECTION_LIMIT - 10 and chunk:
+            sections.append(_code("\n".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        sections.append(_code("\n".join(chunk)))
+    return sections
+
+
+def _code(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=f"```{text}```", verbatim=True))
+
+
+def logs_modal(
+    run: Run,
+    entries: Sequence[LogEntry] | None,
+    *,
+    label: str,
+    link: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The Logs button's modal: a loading view first (trigger_id expires in 3 s), then lines."""
+    if error:
+        blocks = text_blocks(f":warning: {error}")
+    elif entries is None:
+        blocks = text_blocks(f":hourglass_flowing_sand: Fetching the logs of `{run.id}`…")
+    else:
+        blocks = logs_blocks(run, entries, label=label, requested=len(entries), link=link)
+    return {
+        "type": "modal",
+        "title": PlainTextObject(text=clip(f"Logs {run.id}", 24)).to_dict(),
+        "close": PlainTextObject(text="Close").to_dict(),
+        "blocks": blocks,
+    }

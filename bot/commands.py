@@ -1,0 +1,202 @@
+"""Parsing of slash-command text: pure functions, no I/O.
+
+Every refusal is an :class:`InputError` whose message is shown to the user as is, before any
+call to a provider is made.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from bot.errors import InputError
+from bot.providers.aicore.models import EXECUTION_STATUSES
+
+AI_CORE_ID = re.compile(r"^[\w.-]{4,64}$", re.ASCII)
+MAX_IDS = 100
+DEFAULT_LOG_LINES = 50
+MAX_LOG_LINES = 1000
+ALERT_FILTERS = ("DEAD", "PENDING")
+
+AICORE_SUBCOMMANDS: dict[str, frozenset[str]] = {
+    # subcommand -> the key=value options it takes besides rg=
+    "help": frozenset(),
+    "start": frozenset(),
+    "stop": frozenset(),
+    "delete": frozenset(),
+    "status": frozenset(),
+    "list": frozenset(),
+    "logs": frozenset({"lines"}),
+    "watch": frozenset(),
+    "subscribe": frozenset({"scenario", "only"}),
+    "unsubscribe": frozenset(),
+    "subscriptions": frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    ids: tuple[str, ...] = ()
+    resource_group: str = "default"
+    status: str | None = None  # list <STATUS>
+    lines: int = DEFAULT_LOG_LINES  # logs lines=N
+    scenario: str | None = None  # subscribe scenario=<id>
+    only: tuple[str, ...] = ()  # subscribe only=DEAD,PENDING
+    duplicates_folded: int = 0
+    extras: dict[str, str] = field(default_factory=dict)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split on white space, and ids also on commas; drop the backticks and quotes people paste.
+
+    Option values keep their commas (``only=DEAD,PENDING``).
+    """
+    cleaned = text.replace("\u00a0", " ").replace("`", " ").replace('"', " ").replace("'", " ")
+    tokens: list[str] = []
+    for word in cleaned.split():
+        tokens += [word] if "=" in word else [part for part in word.split(",") if part]
+    return tokens
+
+
+def split_options(tokens: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if sep:
+            if not key or not value:
+                raise InputError(f"`{token}` is not a valid option: write it as `name=value`.")
+            options[key.lower()] = value
+        else:
+            positional.append(token)
+    return positional, options
+
+
+def check_id(value: str, *, what: str = "execution ID") -> str:
+    if not AI_CORE_ID.match(value):
+        raise InputError(
+            f"`{_clip(value)}` is not a valid {what}: IDs are 4 to 64 letters, digits, "
+            "`_`, `.` or `-`."
+        )
+    return value
+
+
+def distinct_ids(values: Sequence[str], *, what: str = "execution ID") -> tuple[list[str], int]:
+    """Validate ids, fold duplicates (keeping the first order), enforce 1..100."""
+    if not values:
+        raise InputError(f"Give at least one {what}.")
+    ids = list(dict.fromkeys(check_id(v, what=what) for v in values))
+    if len(ids) > MAX_IDS:
+        raise InputError(
+            f"That is {len(ids)} distinct {what}s; one command takes at most {MAX_IDS}. "
+            "Split it into several commands."
+        )
+    return ids, len(values) - len(ids)
+
+
+def parse_aicore(text: str, *, default_resource_group: str) -> Command:
+    positional, options = split_options(tokenize(text))
+    if not positional:
+        if options:
+            raise InputError("Say what to do first, for example `/aicore list rg=my-group`.")
+        return Command("help", resource_group=default_resource_group)
+    name, args = positional[0].lower(), positional[1:]
+    if name not in AICORE_SUBCOMMANDS:
+        raise InputError(_unknown(name, AICORE_SUBCOMMANDS, "/aicore"))
+    resource_group = options.pop("rg", default_resource_group)
+    check_id(resource_group, what="resource group")
+    unexpected = set(options) - AICORE_SUBCOMMANDS[name]
+    if unexpected:
+        raise InputError(f"`{name}` does not take `{sorted(unexpected)[0]}=`. See `/aicore help`.")
+    return _AICORE_PARSERS[name](name, args, options, resource_group)
+
+
+def _no_args(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    if args:
+        raise InputError(f"`{name}` takes no arguments; you gave `{_clip(' '.join(args))}`.")
+    return Command(name, resource_group=rg)
+
+
+def _one_id(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    what = "configuration ID" if name == "start" else "execution ID"
+    if len(args) != 1:
+        raise InputError(f"`/aicore {name}` takes exactly one {what}: `/aicore {name} <{what}>`.")
+    return Command(name, ids=(check_id(args[0], what=what),), resource_group=rg)
+
+
+def _many_ids(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    ids, folded = distinct_ids(args)
+    return Command(name, ids=tuple(ids), resource_group=rg, duplicates_folded=folded)
+
+
+def _list(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    if len(args) > 1:
+        raise InputError(
+            "`/aicore list` takes at most one status, for example `/aicore list DEAD`."
+        )
+    status = args[0].upper() if args else None
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise InputError(
+            f"`{_clip(args[0])}` is not an execution status; use one of "
+            + ", ".join(f"`{s}`" for s in EXECUTION_STATUSES)
+            + "."
+        )
+    return Command(name, resource_group=rg, status=status)
+
+
+def _logs(name: str, args: list[str], options: dict[str, str], rg: str) -> Command:
+    command = _one_id(name, args, options, rg)
+    raw = options.get("lines", str(DEFAULT_LOG_LINES))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOG_LINES:
+        raise InputError(f"`lines={_clip(raw)}` must be a whole number from 1 to {MAX_LOG_LINES}.")
+    return Command(name, ids=command.ids, resource_group=rg, lines=int(raw))
+
+
+def _subscribe(name: str, args: list[str], options: dict[str, str], rg: str) -> Command:
+    if args:
+        raise InputError(
+            "`subscribe` takes only options: `/aicore subscribe [scenario=<id>] [only=DEAD,PENDING]`."
+        )
+    scenario = options.get("scenario")
+    if scenario is not None:
+        check_id(scenario, what="scenario ID")
+    only: tuple[str, ...] = ()
+    if "only" in options:
+        only = tuple(dict.fromkeys(s.upper() for s in options["only"].split(",") if s))
+        wrong = [s for s in only if s not in ALERT_FILTERS]
+        if wrong or not only:
+            raise InputError(
+                f"`only=` takes {' and '.join(f'`{s}`' for s in ALERT_FILTERS)} "
+                f"(comma-separated), not `{_clip(','.join(wrong) or options['only'])}`."
+            )
+    return Command(name, resource_group=rg, scenario=scenario, only=only)
+
+
+_AICORE_PARSERS = {
+    "help": _no_args,
+    "start": _one_id,
+    "stop": _many_ids,
+    "delete": _many_ids,
+    "status": _one_id,
+    "list": _list,
+    "logs": _logs,
+    "watch": _one_id,
+    "subscribe": _subscribe,
+    "unsubscribe": _no_args,
+    "subscriptions": _no_args,
+}
+
+
+def _unknown(name: str, known: Iterable[str], command: str) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" Did you mean `{command} {close[0]}`?" if close else ""
+    return f"`{_clip(name)}` is not a {command} command.{hint} Try `{command} help`."
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    """Echo user input back safely: short, and without characters that break a code span."""
+    value = value.replace("`", "'")
+    return value if len(value) <= limit else value[: limit - 1] + "…"

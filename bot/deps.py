@@ -1,0 +1,16 @@
+"""What listeners and workers are handed: built once in ``bot.app`` and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.service import Service
+from bot.settings import Settings
+from bot.store.repo import Store
+
+
+@dataclass(frozen=True)
+class Deps:
+    settings: Settings
+    service: Service
+    store: Store

@@ -1,0 +1,473 @@
+"""Async client for the SAP AI Core AI API (``/v2/lm/...``) on one shared ``httpx.AsyncClient``.
+
+- OAuth client-credentials tokens are cached and refreshed early; a 401 triggers one refresh
+  and one retry.
+- ``AI-Resource-Group`` goes on every call, logs included (the spec omits it there, every SDK
+  sends it).
+- GET, PATCH and DELETE are retried on 429/5xx/timeouts honouring ``Retry-After``; starting an
+  execution is never retried blindly: after an ambiguous failure we look the run up instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import httpx
+
+from bot.errors import ProviderError, ProviderUnavailable
+from bot.http import (
+    RetryableResponse,
+    RetryPolicy,
+    provider_error,
+    send_with_retries,
+    unavailable,
+)
+from bot.providers.aicore.models import (
+    BulkResult,
+    Configuration,
+    CreatedExecution,
+    Execution,
+    ExecutionList,
+    ExecutionMetrics,
+    LogLine,
+    bulk_updates_supported,
+)
+from bot.settings import AICoreCredentials
+
+log = logging.getLogger(__name__)
+
+LABEL = "AI Core"
+BULK_LIMIT = 100
+FALLBACK_CONCURRENCY = 8
+PAGE_SIZE = 5000
+LOGS_MAX_TOP = 5000
+META_TTL_SECONDS = 600.0
+# A run started by an ambiguous POST shows up with a createdAt close to our request; this
+# tolerates clock skew between us and AI Core.
+START_LOOKUP_SKEW = timedelta(seconds=60)
+
+TargetStatus = Literal["STOPPED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What happened to one execution of a stop/delete request."""
+
+    id: str
+    ok: bool
+    message: str
+    code: str | None = None
+    request_id: str | None = None
+
+
+class _TokenCache:
+    """One bearer token, refreshed ahead of expiry by min(60 min, half its lifetime)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def current(self) -> str | None:
+        return self._token if self._token and self._clock() < self._refresh_at else None
+
+    def store(self, token: str, expires_in: float) -> None:
+        margin = min(3600.0, expires_in / 2)
+        self._token = token
+        self._refresh_at = self._clock() + max(0.0, expires_in - margin)
+
+    def invalidate(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+
+
+class AICoreClient:
+    def __init__(
+        self,
+        *,
+        credentials: AICoreCredentials,
+        http: httpx.AsyncClient,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._credentials = credentials
+        self._http = http
+        self._retry = retry or RetryPolicy()
+        self._clock = clock
+        self._tokens = _TokenCache(clock)
+        self._meta: dict[str, Any] | None = None
+        self._meta_at = 0.0
+
+    # -- auth --------------------------------------------------------------------------------
+
+    async def _token(self) -> str:
+        token = self._tokens.current()
+        if token:
+            return token
+        async with self._tokens._lock:
+            token = self._tokens.current()  # another task may have refreshed it meanwhile
+            if token:
+                return token
+            return await self._fetch_token()
+
+    async def _fetch_token(self) -> str:
+        creds = self._credentials
+
+        async def send() -> httpx.Response:
+            return await self._http.post(
+                creds.auth_url,
+                data={"grant_type": "client_credentials", "client_id": creds.client_id},
+                auth=(creds.client_id, creds.client_secret.get_secret_value()),
+            )
+
+        try:
+            response = await send_with_retries(send, self._retry)
+        except Exception as exc:
+            if isinstance(exc, httpx.TransportError | RetryableResponse):
+                raise unavailable(exc, provider="aicore", label=f"{LABEL} authentication") from exc
+            raise
+        if response.status_code != 200:
+            error = provider_error(response, provider="aicore", label=f"{LABEL} authentication")
+            error.message = f"{LABEL} refused the bot's credentials ({error.message})"
+            raise error
+        body = response.json()
+        token = str(body["access_token"])
+        self._tokens.store(token, float(body.get("expires_in", 3600)))
+        return token
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        resource_group: str | None,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        url = self._credentials.base_url + path
+        for attempt in (1, 2):
+            token = await self._token()
+            headers = {"Authorization": f"Bearer {token}"}
+            if resource_group is not None:
+                headers["AI-Resource-Group"] = resource_group
+            if content_type:
+                headers["Content-Type"] = content_type
+
+            async def send(headers: dict[str, str] = headers) -> httpx.Response:
+                return await self._http.request(
+                    method, url, params=params, json=json_body, content=content, headers=headers
+                )
+
+            try:
+                response = await send_with_retries(
+                    send, self._retry, retry_connect_only=not idempotent
+                )
+            except Exception as exc:
+                if isinstance(exc, httpx.TransportError | RetryableResponse):
+                    raise unavailable(exc, provider="aicore", label=LABEL) from exc
+                raise
+            if response.status_code == 401 and attempt == 1:
+                # The token may have been revoked or expired early: refresh once, then retry.
+                self._tokens.invalidate(token)
+                continue
+            if response.status_code >= 400:
+                raise provider_error(response, provider="aicore", label=LABEL)
+            return response
+        raise AssertionError("unreachable")
+
+    # -- capabilities ------------------------------------------------------------------------
+
+    async def meta(self) -> dict[str, Any]:
+        if self._meta is None or self._clock() - self._meta_at > META_TTL_SECONDS:
+            response = await self._request("GET", "/lm/meta", resource_group=None)
+            self._meta = response.json()
+            self._meta_at = self._clock()
+        assert self._meta is not None
+        return self._meta
+
+    async def bulk_supported(self) -> bool:
+        try:
+            return bulk_updates_supported(await self.meta())
+        except ProviderError as exc:
+            # /lm/meta is optional for runtimes (404 allowed): single calls always work.
+            log.info("GET /lm/meta failed (%s); using single calls", exc.message)
+            return False
+
+    # -- executions --------------------------------------------------------------------------
+
+    async def get_execution(self, resource_group: str, execution_id: str) -> Execution:
+        response = await self._request(
+            "GET", f"/lm/executions/{execution_id}", resource_group=resource_group
+        )
+        return Execution.model_validate(response.json())
+
+    async def list_executions(
+        self,
+        resource_group: str,
+        *,
+        status: str | None = None,
+        scenario_id: str | None = None,
+        configuration_id: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> list[Execution]:
+        """Every matching execution, paged with ``$top``/``$skip`` until a short page."""
+        params: dict[str, Any] = {"$top": page_size}
+        for key, value in (
+            ("status", status),
+            ("scenarioId", scenario_id),
+            ("configurationId", configuration_id),
+        ):
+            if value:
+                params[key] = value
+        executions: list[Execution] = []
+        skip = 0
+        while True:
+            page = ExecutionList.model_validate(
+                (
+                    await self._request(
+                        "GET",
+                        "/lm/executions",
+                        resource_group=resource_group,
+                        params={**params, "$skip": skip},
+                    )
+                ).json()
+            )
+            executions.extend(page.resources)
+            if len(page.resources) < page_size:
+                return executions
+            skip += page_size
+
+    async def count_executions(self, resource_group: str, *, status: str | None = None) -> int:
+        params = {"status": status} if status else None
+        response = await self._request(
+            "GET", "/lm/executions/$count", resource_group=resource_group, params=params
+        )
+        return int(response.text.strip().strip('"'))  # text/plain, sometimes JSON: be lenient
+
+    async def start_execution(self, resource_group: str, configuration_id: str) -> Execution:
+        """Start a run. Never retried blindly: a retry could start a second training run."""
+        requested_at = datetime.now(UTC)
+        try:
+            response = await self._request(
+                "POST",
+                "/lm/executions",
+                resource_group=resource_group,
+                json_body={"configurationId": configuration_id},
+                idempotent=False,
+            )
+        except ProviderUnavailable as exc:
+            return await self._find_started(resource_group, configuration_id, requested_at, exc)
+        if response.status_code >= 500:
+            ambiguous = provider_error(response, provider="aicore", label=LABEL)
+            assert isinstance(ambiguous, ProviderUnavailable)
+            return await self._find_started(
+                resource_group, configuration_id, requested_at, ambiguous
+            )
+        created = CreatedExecution.model_validate(response.json())
+        try:
+            return await self.get_execution(resource_group, created.id)
+        except ProviderError:
+            # The run exists; a card with what the POST told us beats an error message.
+            return Execution(
+                id=created.id, status=created.status or "UNKNOWN", configuration_id=configuration_id
+            )
+
+    async def _find_started(
+        self,
+        resource_group: str,
+        configuration_id: str,
+        requested_at: datetime,
+        cause: ProviderUnavailable,
+    ) -> Execution:
+        """After an ambiguous POST, find the run it may have started instead of posting again."""
+        log.warning(
+            "start of %s was ambiguous (%s); looking it up", configuration_id, cause.message
+        )
+        try:
+            candidates = await self.list_executions(
+                resource_group, configuration_id=configuration_id
+            )
+        except ProviderError:
+            raise cause from None
+        since = requested_at - START_LOOKUP_SKEW
+        recent = [e for e in candidates if e.created_at is not None and e.created_at >= since]
+        if not recent:
+            raise ProviderUnavailable(
+                f"{cause.message}; no new execution of `{configuration_id}` was found, "
+                "so nothing was started. Try again.",
+                status_code=cause.status_code,
+                code=cause.code,
+                request_id=cause.request_id,
+            ) from None
+        return max(recent, key=lambda e: e.created_at or since)
+
+    async def stop_execution(self, resource_group: str, execution_id: str) -> str:
+        response = await self._request(
+            "PATCH",
+            f"/lm/executions/{execution_id}",
+            resource_group=resource_group,
+            json_body={"targetStatus": "STOPPED"},
+        )
+        return str(response.json().get("message") or "Stop scheduled")
+
+    async def delete_execution(self, resource_group: str, execution_id: str) -> str:
+        response = await self._request(
+            "DELETE", f"/lm/executions/{execution_id}", resource_group=resource_group
+        )
+        return str(response.json().get("message") or "Deletion scheduled")
+
+    async def modify_many(
+        self, resource_group: str, execution_ids: Sequence[str], target: TargetStatus
+    ) -> list[ItemOutcome]:
+        """Stop or delete many: one bulk PATCH per 100 where supported, else single calls."""
+        ids = list(dict.fromkeys(execution_ids))
+        if not ids:
+            return []
+        if len(ids) > 1 and await self.bulk_supported():
+            outcomes: list[ItemOutcome] = []
+            for start in range(0, len(ids), BULK_LIMIT):
+                outcomes += await self._bulk(
+                    resource_group, ids[start : start + BULK_LIMIT], target
+                )
+            return outcomes
+        return await self._one_by_one(resource_group, ids, target)
+
+    async def _bulk(
+        self, resource_group: str, ids: list[str], target: TargetStatus
+    ) -> list[ItemOutcome]:
+        body = {"executions": [{"id": i, "targetStatus": target} for i in ids]}
+        response = await self._request(
+            "PATCH",
+            "/lm/executions",
+            resource_group=resource_group,
+            content=json.dumps(body).encode(),
+            content_type="application/merge-patch+json",
+        )
+        result = BulkResult.model_validate(response.json())
+        by_id = {item.id: item for item in result.executions}
+        outcomes = []
+        for execution_id in ids:
+            item = by_id.get(execution_id)
+            if item is None:
+                outcomes.append(ItemOutcome(execution_id, False, "AI Core did not report on it"))
+            elif item.error is not None:
+                outcomes.append(
+                    ItemOutcome(
+                        execution_id,
+                        False,
+                        item.error.message or "refused",
+                        code=item.error.code,
+                        request_id=item.error.request_id,
+                    )
+                )
+            else:
+                outcomes.append(ItemOutcome(execution_id, True, item.message or "scheduled"))
+        return outcomes
+
+    async def _one_by_one(
+        self, resource_group: str, ids: list[str], target: TargetStatus
+    ) -> list[ItemOutcome]:
+        semaphore = asyncio.Semaphore(FALLBACK_CONCURRENCY)
+        act = self.stop_execution if target == "STOPPED" else self.delete_execution
+
+        async def one(execution_id: str) -> ItemOutcome:
+            async with semaphore:
+                try:
+                    return ItemOutcome(execution_id, True, await act(resource_group, execution_id))
+                except ProviderError as exc:
+                    return ItemOutcome(
+                        execution_id, False, exc.message, code=exc.code, request_id=exc.request_id
+                    )
+
+        return list(await asyncio.gather(*(one(i) for i in ids)))
+
+    # -- logs, configurations, metrics ------------------------------------------------------
+
+    async def get_logs(
+        self,
+        resource_group: str,
+        execution_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        top: int = 1000,
+        order: Literal["asc", "desc"] = "asc",
+    ) -> list[LogLine]:
+        params: dict[str, Any] = {"$top": max(1, min(top, LOGS_MAX_TOP)), "$order": order}
+        if start is not None:
+            params["start"] = _rfc3339(start)
+        if end is not None:
+            params["end"] = _rfc3339(end)
+        response = await self._request(
+            "GET",
+            f"/lm/executions/{execution_id}/logs",
+            resource_group=resource_group,
+            params=params,
+        )
+        result = ((response.json() or {}).get("data") or {}).get("result") or []
+        return [LogLine.model_validate(item) for item in result]
+
+    async def tail_logs(
+        self, resource_group: str, execution: Execution, lines: int
+    ) -> list[LogLine]:
+        """The last ``lines`` lines, oldest first.
+
+        The API's default window is the last hour, so an older or failed run needs ``start``:
+        we use its submission time (or creation time, a minute early).
+        """
+        newest_first = await self.get_logs(
+            resource_group,
+            execution.id,
+            start=log_window_start(execution),
+            top=lines,
+            order="desc",
+        )
+        return list(reversed(newest_first))
+
+    async def get_configuration(self, resource_group: str, configuration_id: str) -> Configuration:
+        response = await self._request(
+            "GET", f"/lm/configurations/{configuration_id}", resource_group=resource_group
+        )
+        return Configuration.model_validate(response.json())
+
+    async def get_metrics(
+        self, resource_group: str, execution_ids: Sequence[str]
+    ) -> list[ExecutionMetrics]:
+        results: list[ExecutionMetrics] = []
+        ids = list(execution_ids)
+        for start in range(0, len(ids), 10):  # the API takes at most 10 ids per call
+            response = await self._request(
+                "GET",
+                "/lm/metrics",
+                resource_group=resource_group,
+                params={"executionIds": ",".join(ids[start : start + 10])},
+            )
+            for item in (response.json() or {}).get("resources") or []:
+                results.append(ExecutionMetrics.model_validate(item))
+        return results
+
+
+def log_window_start(execution: Execution) -> datetime:
+    if execution.submission_time is not None:
+        return execution.submission_time
+    if execution.created_at is not None:
+        return execution.created_at - timedelta(minutes=1)
+    return datetime.now(UTC) - timedelta(days=30)
+
+
+def _rfc3339(moment: datetime) -> str:
+    # 'Z' rather than '+00:00': a '+' in a query string needs escaping the API is picky about.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,96 @@
+"""What every provider (AI Core, Bria, ...) offers the rest of the bot.
+
+Each provider maps its own status words onto one shared :class:`Lifecycle`; cards show the
+provider's word, while rules and alerts work on the lifecycle. Adding a provider means adding
+one package that implements :class:`Provider`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+Action = Literal["stop", "delete"]
+
+
+class Lifecycle(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    UNKNOWN = "unknown"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Lifecycle.SUCCEEDED, Lifecycle.FAILED, Lifecycle.STOPPED)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution or training run, as a card and the rules need it."""
+
+    provider: str
+    scope: str  # AI Core resource group; for Bria the account ("bria")
+    id: str
+    status: str  # the provider's own word, shown to users
+    lifecycle: Lifecycle
+    title: str | None = None  # configuration or model name
+    target_id: str | None = None  # configuration id / model id the run was started from
+    scenario: str | None = None
+    status_message: str | None = None
+    created_at: datetime | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    modified_at: datetime | None = None
+    details: tuple[tuple[str, str], ...] = ()  # extra (label, value) pairs for the card
+    outputs: tuple[str, ...] = ()  # output artifact names/urls
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: datetime | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one run of a stop/delete request."""
+
+    run_id: str
+    ok: bool
+    message: str
+    code: str | None = None
+    request_id: str | None = None
+
+
+class Provider(Protocol):
+    name: str  # "aicore"
+    label: str  # "AI Core"
+    command: str  # "/aicore"
+
+    def lifecycle_of(self, status: str) -> Lifecycle: ...
+
+    def allows(self, status: str, action: Action) -> bool: ...
+
+    async def get(self, scope: str, run_id: str) -> Run: ...
+
+    async def list_runs(self, scope: str, *, status: str | None = None) -> list[Run]: ...
+
+    async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run: ...
+
+    async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]: ...
+
+    async def delete(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]: ...
+
+    async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]: ...
+
+    async def logs_page(
+        self, run: Run, *, before: datetime | None, lines: int
+    ) -> list[LogEntry]: ...

@@ -1,0 +1,54 @@
+"""The HTTP side: ``POST /slack/events``, ``GET /healthz``, ``GET /metrics`` (and log pages)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.app import Components
+
+log = logging.getLogger(__name__)
+
+
+def build_web(components: Components, *, extra_routes: list[Route] | None = None) -> Starlette:
+    slack_handler = AsyncSlackRequestHandler(components.bolt)
+
+    async def slack_events(request: Request) -> Response:
+        # Bolt verifies the signature and timestamp before any listener runs (401 otherwise).
+        return await slack_handler.handle(request)
+
+    async def healthz(_request: Request) -> Response:
+        states = {"database": await _database_state(components)}
+        states.update({name: "configured" for name in components.providers})
+        healthy = states["database"] == "ok"
+        return JSONResponse({"status": "ok" if healthy else "degraded", "components": states},
+                            status_code=200 if healthy else 503)
+
+    async def metrics(_request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    return Starlette(routes=routes)
+
+
+async def _database_state(components: Components) -> str:
+    try:
+        async with components.db.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("health check: database unreachable (%s)", type(exc).__name__)
+        return "unreachable"
+    return "ok"

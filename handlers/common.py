@@ -1,0 +1,46 @@
+"""Helpers the listeners share: turning our errors into answers the user can act on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from typing import Any
+
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.errors import ChatOpsError, ProviderError
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: ChatOpsError) -> str:
+    """The user-facing sentence; provider errors carry code and requestId for support."""
+    return exc.user_text() if isinstance(exc, ProviderError) else str(exc)
+
+
+def error_text(exc: ChatOpsError) -> str:
+    return f":warning: {describe(exc)}"
+
+
+async def answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
+    """Run the after-ack work; our own errors become a private answer with the requestId.
+
+    Anything else is a bug: it propagates to Bolt's error handler, which logs the traceback.
+    """
+    try:
+        await work
+    except ChatOpsError as exc:
+        log.info("answered with an error: %s", exc)
+        await respond(text=error_text(exc), response_type="ephemeral", replace_original=False)
+
+
+async def private(
+    respond: AsyncRespond,
+    text: str | None = None,
+    blocks: list[dict[str, Any]] | None = None,
+    *,
+    replace: bool = False,
+) -> None:
+    await respond(
+        text=text or " ", blocks=blocks, response_type="ephemeral", replace_original=replace
+    )
