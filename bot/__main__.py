@@ -34,8 +34,12 @@ class _Server(uvicorn.Server):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
-    parser.add_argument("--role", choices=("all", "web", "worker"), default="all",
-                        help="web: Slack endpoint only; worker: poller and delivery; all: both")
+    parser.add_argument(
+        "--role",
+        choices=("all", "web", "worker"),
+        default="all",
+        help="web: Slack endpoint only; worker: poller and delivery; all: both",
+    )
     return parser.parse_args(argv)
 
 
@@ -49,8 +53,16 @@ async def serve(settings: Settings, role: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    server = _Server(uvicorn.Config(build_web(components), host="0.0.0.0", port=settings.port,
-                                    log_level="warning", lifespan="off", ws="none"))
+    server = _Server(
+        uvicorn.Config(
+            build_web(components),
+            host="0.0.0.0",
+            port=settings.port,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+        )
+    )
     web = asyncio.create_task(server.serve(), name="web")
     socket_mode = None
     try:
@@ -60,14 +72,19 @@ async def serve(settings: Settings, role: str) -> None:
                 return
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        log.info("listening on http://127.0.0.1:%d (role %s, %s mode)", port, role,
-                 "Socket" if settings.socket_mode else "HTTP")
+        log.info(
+            "listening on http://127.0.0.1:%d (role %s, %s mode)",
+            port,
+            role,
+            "Socket" if settings.socket_mode else "HTTP",
+        )
         if settings.socket_mode and role in ("all", "web"):
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             assert settings.slack_app_token is not None
-            socket_mode = AsyncSocketModeHandler(components.bolt,
-                                                 settings.slack_app_token.get_secret_value())
+            socket_mode = AsyncSocketModeHandler(
+                components.bolt, settings.slack_app_token.get_secret_value()
+            )
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         await stop.wait()
         log.info("shutting down")

@@ -96,8 +96,9 @@ def build_bolt(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
     @app.error
     async def on_unexpected_error(error: Exception, body: dict[str, Any]) -> None:
         # Our own errors were answered by the listener; this is a bug: keep the traceback.
-        log.error("listener failed on a %s request", body.get("type") or "slash command",
-                  exc_info=error)
+        log.error(
+            "listener failed on a %s request", body.get("type") or "slash command", exc_info=error
+        )
 
     return app
 
@@ -128,5 +129,14 @@ async def build(
     deps = Deps(settings=settings, service=service, store=store)
     bolt = build_bolt(settings, slack)
     register_all(bolt, deps)
-    return Components(settings=settings, http=http, db=db, store=store, slack=slack,
-                      service=service, deps=deps, bolt=bolt, providers=providers)
+    return Components(
+        settings=settings,
+        http=http,
+        db=db,
+        store=store,
+        slack=slack,
+        service=service,
+        deps=deps,
+        bolt=bolt,
+        providers=providers,
+    )

@@ -158,7 +158,8 @@ def _logs(name: str, args: list[str], options: dict[str, str], rg: str) -> Comma
 def _subscribe(name: str, args: list[str], options: dict[str, str], rg: str) -> Command:
     if args:
         raise InputError(
-            "`subscribe` takes only options: `/aicore subscribe [scenario=<id>] [only=DEAD,PENDING]`."
+            "`subscribe` takes only options: "
+            "`/aicore subscribe [scenario=<id>] [only=DEAD,PENDING]`."
         )
     scenario = options.get("scenario")
     if scenario is not None:

@@ -45,7 +45,8 @@ class LogLinks:
         query = urlencode(
             {"exp": expires, "sig": self._signature(provider, scope, run_id, expires)}
         )
-        return f"/logs/{quote(provider, safe='')}/{quote(scope, safe='')}/{quote(run_id, safe='')}?{query}"
+        parts = "/".join(quote(part, safe="") for part in (provider, scope, run_id))
+        return f"/logs/{parts}?{query}"
 
     def url_for(self, provider: str, scope: str, run_id: str) -> str:
         return self._base + self.path_for(provider, scope, run_id)

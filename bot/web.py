@@ -29,8 +29,10 @@ def build_web(components: Components, *, extra_routes: list[Route] | None = None
         states = {"database": await _database_state(components)}
         states.update({name: "configured" for name in components.providers})
         healthy = states["database"] == "ok"
-        return JSONResponse({"status": "ok" if healthy else "degraded", "components": states},
-                            status_code=200 if healthy else 503)
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "components": states},
+            status_code=200 if healthy else 503,
+        )
 
     async def metrics(_request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -58,8 +58,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def sim() -> AICoreSimulator:
     simulator = AICoreSimulator(pending_seconds=5, running_seconds=60, stopping_seconds=2)
     simulator.add_configuration("cfg-train", name="resnet-train", scenario_id="training")
-    simulator.add_configuration("cfg-dies", name="will-die", scenario_id="training",
-                                outcome="DEAD")
+    simulator.add_configuration("cfg-dies", name="will-die", scenario_id="training", outcome="DEAD")
     return simulator
 
 
@@ -70,8 +69,7 @@ def fake_slack() -> Iterator[tuple[FakeSlack, ServedApp]]:
         yield fake, served
 
 
-def bot_settings(*, slack_url: str, aicore_url: str, database_url: str,
-                 **extra: Any) -> Settings:
+def bot_settings(*, slack_url: str, aicore_url: str, database_url: str, **extra: Any) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         slack_bot_token=BOT_TOKEN,
@@ -86,8 +84,7 @@ def bot_settings(*, slack_url: str, aicore_url: str, database_url: str,
     )
 
 
-FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05,
-                         max_retry_after=2.0)
+FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, max_retry_after=2.0)
 
 
 @pytest.fixture
@@ -96,8 +93,9 @@ async def wired(
 ) -> AsyncIterator[Components]:
     """The bot's components talking to the simulator in-process and the fake Slack over HTTP."""
     _fake, served = fake_slack
-    settings = bot_settings(slack_url=served.url, aicore_url="http://aicore.sim",
-                            database_url=database_url)
+    settings = bot_settings(
+        slack_url=served.url, aicore_url="http://aicore.sim", database_url=database_url
+    )
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app))
     components = await build(settings, http=http, retry=FAST_RETRY)
     try:

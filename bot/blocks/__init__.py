@@ -192,7 +192,8 @@ def help_text(command: str, default_scope: str) -> str:
         f"(resource group `{default_scope}` unless you add `rg=<group>`)\n"
         "• `/aicore start <configurationId>` — start a run and post its card here\n"
         "• `/aicore stop <executionId>...` — stop 1 to 100 PENDING/RUNNING runs\n"
-        "• `/aicore delete <executionId>...` — delete 1 to 100 STOPPED/DEAD/UNKNOWN/COMPLETED runs\n"
+        "• `/aicore delete <executionId>...` — delete 1 to 100 "
+        "STOPPED/DEAD/UNKNOWN/COMPLETED runs\n"
         "• `/aicore status <executionId>` — the card, privately\n"
         "• `/aicore list [STATUS]` — recent runs with counts by status, privately\n"
         "• `/aicore logs <executionId> [lines=N]` — the last N log lines (default 50)\n"
@@ -258,7 +259,8 @@ def confirmation_blocks(
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="Each run's status is checked again when you confirm. This request expires "
+                    text="Each run's status is checked again when you confirm. "
+                    "This request expires "
                     "in 15 minutes."
                 )
             ]
@@ -340,7 +342,8 @@ def list_blocks(
     recent = sorted(runs, key=lambda r: (r.created_at is None, r.created_at), reverse=True)
     recent = [r for r in recent if r.created_at is not None][:limit] or list(runs[:limit])
     lines = [
-        f"{STATUS_EMOJI[r.lifecycle]} `{r.id}` *{r.status}* {_target(r)} · {slack_date(r.created_at)}"
+        f"{STATUS_EMOJI[r.lifecycle]} `{r.id}` *{r.status}* {_target(r)} · "
+        f"{slack_date(r.created_at)}"
         for r in recent
     ]
     blocks: list[Block] = [

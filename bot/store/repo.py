@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from bot.store.db import Database
 from bot.store.tables import Follow, PendingAction, Subscription
@@ -227,5 +226,3 @@ class Store:
         async with self.db.session() as session:
             return await session.get(PendingAction, token)
 
-
-__all__ = ["IntegrityError", "Store", "aware", "utcnow"]

@@ -18,8 +18,9 @@ from bot.settings import AICoreCredentials
 
 BASE = "https://ai.example/v2"
 AUTH = "https://auth.example/oauth/token"
-CREDS = AICoreCredentials(client_id="cid", client_secret=SecretStr("csecret"), auth_url=AUTH,
-                          base_url=BASE, source="test")
+CREDS = AICoreCredentials(
+    client_id="cid", client_secret=SecretStr("csecret"), auth_url=AUTH, base_url=BASE, source="test"
+)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -41,9 +42,14 @@ class Api:
         if str(request.url) == AUTH:
             self.token_requests.append(request)
             self.tokens_issued += 1
-            return httpx.Response(200, json={"access_token": f"tok{self.tokens_issued}",
-                                             "expires_in": self.expires_in,
-                                             "token_type": "bearer"})
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": f"tok{self.tokens_issued}",
+                    "expires_in": self.expires_in,
+                    "token_type": "bearer",
+                },
+            )
         self.requests.append(request)
         path = request.url.path.removeprefix("/v2")
         handlers = self.routes.get((request.method, path))
@@ -53,20 +59,37 @@ class Api:
         return handlers.pop(0)(request) if len(handlers) > 1 else handlers[0](request)
 
     def calls(self, method: str, path: str) -> list[httpx.Request]:
-        return [r for r in self.requests
-                if r.method == method and r.url.path.removeprefix("/v2") == path]
+        return [
+            r
+            for r in self.requests
+            if r.method == method and r.url.path.removeprefix("/v2") == path
+        ]
 
 
-def error(status: int, code: str, message: str, *, request_id: str = "req-42",
-          headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers=headers,
-                          json={"error": {"code": code, "message": message,
-                                          "requestId": request_id}})
+def error(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    request_id: str = "req-42",
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    return httpx.Response(
+        status,
+        headers=headers,
+        json={"error": {"code": code, "message": message, "requestId": request_id}},
+    )
 
 
 def execution(exec_id: str = "e0001abc", status: str = "RUNNING", **extra: object) -> dict:
-    return {"id": exec_id, "configurationId": "cfg1", "status": status,
-            "createdAt": "2026-11-24T10:00:00Z", "modifiedAt": "2026-11-24T10:00:00Z", **extra}
+    return {
+        "id": exec_id,
+        "configurationId": "cfg1",
+        "status": status,
+        "createdAt": "2026-11-24T10:00:00Z",
+        "modifiedAt": "2026-11-24T10:00:00Z",
+        **extra,
+    }
 
 
 def ok(body: object, status: int = 200) -> Handler:
@@ -95,8 +118,12 @@ def waits() -> Waits:
 async def client(api: Api, waits: Waits):
     clock = [1000.0]
     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as http:
-        c = AICoreClient(credentials=CREDS, http=http,
-                         retry=RetryPolicy(attempts=4, sleep=waits), clock=lambda: clock[0])
+        c = AICoreClient(
+            credentials=CREDS,
+            http=http,
+            retry=RetryPolicy(attempts=4, sleep=waits),
+            clock=lambda: clock[0],
+        )
         c.test_clock = clock  # type: ignore[attr-defined]
         yield c
 
@@ -113,8 +140,12 @@ async def test_token_is_cached_and_refreshed_before_it_expires(api: Api, client)
 
 
 async def test_a_401_refreshes_the_token_once_and_retries(api: Api, client) -> None:
-    api.on("GET", "/lm/executions/e0001abc",
-           lambda _r: error(401, "401", "token expired"), ok(execution()))
+    api.on(
+        "GET",
+        "/lm/executions/e0001abc",
+        lambda _r: error(401, "401", "token expired"),
+        ok(execution()),
+    )
     run = await client.get_execution("default", "e0001abc")
     assert run.status == "RUNNING"
     assert api.tokens_issued == 2
@@ -148,10 +179,14 @@ async def test_resource_group_header_on_every_call_including_logs(api: Api, clie
     assert [r.headers["AI-Resource-Group"] for r in api.requests] == ["team-a"] * 3
 
 
-async def test_error_body_becomes_an_error_with_message_code_and_request_id(api: Api,
-                                                                              client) -> None:
-    api.on("GET", "/lm/executions/nope1234",
-           lambda _r: error(404, "01010020", "Execution not found", request_id="abc-123"))
+async def test_error_body_becomes_an_error_with_message_code_and_request_id(
+    api: Api, client
+) -> None:
+    api.on(
+        "GET",
+        "/lm/executions/nope1234",
+        lambda _r: error(404, "01010020", "Execution not found", request_id="abc-123"),
+    )
     with pytest.raises(NotFoundError) as caught:
         await client.get_execution("default", "nope1234")
     assert caught.value.request_id == "abc-123"
@@ -160,10 +195,13 @@ async def test_error_body_becomes_an_error_with_message_code_and_request_id(api:
 
 
 async def test_get_is_retried_on_429_waiting_retry_after(api: Api, client, waits: Waits) -> None:
-    api.on("GET", "/lm/executions/e0001abc",
-           lambda _r: error(429, "429", "slow down", headers={"Retry-After": "7"}),
-           lambda _r: error(503, "503", "busy"),
-           ok(execution()))
+    api.on(
+        "GET",
+        "/lm/executions/e0001abc",
+        lambda _r: error(429, "429", "slow down", headers={"Retry-After": "7"}),
+        lambda _r: error(503, "503", "busy"),
+        ok(execution()),
+    )
     assert (await client.get_execution("default", "e0001abc")).id == "e0001abc"
     assert len(api.calls("GET", "/lm/executions/e0001abc")) == 3
     assert waits.seconds[0] == 7.0
@@ -171,31 +209,44 @@ async def test_get_is_retried_on_429_waiting_retry_after(api: Api, client, waits
 
 
 async def test_retries_give_up_with_unavailable_and_the_request_id(api: Api, client) -> None:
-    api.on("GET", "/lm/executions/e0001abc", lambda _r: error(500, "500", "boom",
-                                                              request_id="r-500"))
+    api.on(
+        "GET", "/lm/executions/e0001abc", lambda _r: error(500, "500", "boom", request_id="r-500")
+    )
     with pytest.raises(ProviderUnavailable) as caught:
         await client.get_execution("default", "e0001abc")
     assert caught.value.request_id == "r-500"
     assert len(api.calls("GET", "/lm/executions/e0001abc")) == 4
 
 
-async def test_a_retry_after_beyond_the_cap_is_not_waited_out(api: Api, client,
-                                                              waits: Waits) -> None:
-    api.on("GET", "/lm/executions/e0001abc",
-           lambda _r: error(429, "429", "later", headers={"Retry-After": "3600"}))
+async def test_a_retry_after_beyond_the_cap_is_not_waited_out(
+    api: Api, client, waits: Waits
+) -> None:
+    api.on(
+        "GET",
+        "/lm/executions/e0001abc",
+        lambda _r: error(429, "429", "later", headers={"Retry-After": "3600"}),
+    )
     with pytest.raises(ProviderUnavailable):
         await client.get_execution("default", "e0001abc")
     assert waits.seconds == []
 
 
-async def test_start_is_not_retried_on_500_and_finds_the_run_it_started(api: Api,
-                                                                        client) -> None:
+async def test_start_is_not_retried_on_500_and_finds_the_run_it_started(api: Api, client) -> None:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     api.on("POST", "/lm/executions", lambda _r: error(500, "500", "gateway hiccup"))
-    api.on("GET", "/lm/executions", ok({"count": 2, "resources": [
-        execution("old00001", "COMPLETED", createdAt="2020-01-01T00:00:00Z"),
-        execution("new00001", "PENDING", createdAt=now),
-    ]}))
+    api.on(
+        "GET",
+        "/lm/executions",
+        ok(
+            {
+                "count": 2,
+                "resources": [
+                    execution("old00001", "COMPLETED", createdAt="2020-01-01T00:00:00Z"),
+                    execution("new00001", "PENDING", createdAt=now),
+                ],
+            }
+        ),
+    )
     run = await client.start_execution("default", "cfg1")
     assert run.id == "new00001"
     assert len(api.calls("POST", "/lm/executions")) == 1
@@ -226,14 +277,16 @@ async def test_start_timeout_is_looked_up_not_retried(api: Api, client) -> None:
 
 
 async def test_start_on_429_waits_and_tries_again(api: Api, client, waits: Waits) -> None:
-    api.on("POST", "/lm/executions",
-           lambda _r: error(429, "429", "busy", headers={"Retry-After": "2"}),
-           ok({"id": "new00002", "message": "AiExecution acknowledged"}, 202))
+    api.on(
+        "POST",
+        "/lm/executions",
+        lambda _r: error(429, "429", "busy", headers={"Retry-After": "2"}),
+        ok({"id": "new00002", "message": "AiExecution acknowledged"}, 202),
+    )
     api.on("GET", "/lm/executions/new00002", ok(execution("new00002", "PENDING")))
     run = await client.start_execution("default", "cfg1")
     assert run.id == "new00002" and waits.seconds == [2.0]
-    assert json.loads(api.calls("POST", "/lm/executions")[0].content) == {
-        "configurationId": "cfg1"}
+    assert json.loads(api.calls("POST", "/lm/executions")[0].content) == {"configurationId": "cfg1"}
 
 
 async def test_start_with_a_4xx_is_an_error_without_lookup(api: Api, client) -> None:
@@ -244,41 +297,77 @@ async def test_start_with_a_4xx_is_an_error_without_lookup(api: Api, client) -> 
 
 
 async def test_bulk_uses_merge_patch_and_reads_partial_success(api: Api, client) -> None:
-    api.on("GET", "/lm/meta", ok({"aiApi": {"capabilities": {"bulkUpdates": {"executions": True}}}}))
-    api.on("PATCH", "/lm/executions", ok({"executions": [
-        {"id": "a0000001", "message": "Execution modification scheduled"},
-        {"id": "b0000002", "error": {"code": "01010020", "message": "Execution not found",
-                                     "requestId": "r-b"}},
-    ]}, 202))
+    capabilities = {"bulkUpdates": {"executions": True}}
+    api.on("GET", "/lm/meta", ok({"aiApi": {"capabilities": capabilities}}))
+    api.on(
+        "PATCH",
+        "/lm/executions",
+        ok(
+            {
+                "executions": [
+                    {"id": "a0000001", "message": "Execution modification scheduled"},
+                    {
+                        "id": "b0000002",
+                        "error": {
+                            "code": "01010020",
+                            "message": "Execution not found",
+                            "requestId": "r-b",
+                        },
+                    },
+                ]
+            },
+            202,
+        ),
+    )
     outcomes = await client.modify_many("default", ["a0000001", "b0000002"], "STOPPED")
     request = api.calls("PATCH", "/lm/executions")[0]
     assert request.headers["Content-Type"] == "application/merge-patch+json"
-    assert json.loads(request.content) == {"executions": [
-        {"id": "a0000001", "targetStatus": "STOPPED"},
-        {"id": "b0000002", "targetStatus": "STOPPED"}]}
+    assert json.loads(request.content) == {
+        "executions": [
+            {"id": "a0000001", "targetStatus": "STOPPED"},
+            {"id": "b0000002", "targetStatus": "STOPPED"},
+        ]
+    }
     assert [(o.id, o.ok) for o in outcomes] == [("a0000001", True), ("b0000002", False)]
     assert outcomes[1].request_id == "r-b" and outcomes[1].code == "01010020"
 
 
 async def test_without_bulk_capability_single_calls_are_made(api: Api, client) -> None:
     api.on("GET", "/lm/meta", ok({"aiApi": {"capabilities": {}}}))
-    api.on("DELETE", "/lm/executions/a0000001", ok({"id": "a0000001",
-                                                     "message": "Deletion scheduled"}, 202))
-    api.on("DELETE", "/lm/executions/b0000002",
-           lambda _r: error(412, "412", "Execution is running"))
+    api.on(
+        "DELETE",
+        "/lm/executions/a0000001",
+        ok({"id": "a0000001", "message": "Deletion scheduled"}, 202),
+    )
+    api.on(
+        "DELETE", "/lm/executions/b0000002", lambda _r: error(412, "412", "Execution is running")
+    )
     outcomes = await client.modify_many("default", ["a0000001", "b0000002"], "DELETED")
     assert api.calls("PATCH", "/lm/executions") == []
     assert [(o.id, o.ok, o.message) for o in outcomes] == [
-        ("a0000001", True, "Deletion scheduled"), ("b0000002", False, "Execution is running")]
+        ("a0000001", True, "Deletion scheduled"),
+        ("b0000002", False, "Execution is running"),
+    ]
 
 
 async def test_logs_start_at_submission_and_come_back_oldest_first(api: Api, client) -> None:
-    api.on("GET", "/lm/executions/e0001abc/logs", ok({"data": {"result": [
-        {"timestamp": "2026-11-24T10:05:00.123456789Z", "msg": "newest"},
-        {"timestamp": "2026-11-24T10:04:00Z", "msg": "older"},
-    ]}}))
+    api.on(
+        "GET",
+        "/lm/executions/e0001abc/logs",
+        ok(
+            {
+                "data": {
+                    "result": [
+                        {"timestamp": "2026-11-24T10:05:00.123456789Z", "msg": "newest"},
+                        {"timestamp": "2026-11-24T10:04:00Z", "msg": "older"},
+                    ]
+                }
+            }
+        ),
+    )
     lines = await client.tail_logs(
-        "default", Execution(id="e0001abc", submissionTime="2026-11-24T08:00:00Z"), 2)
+        "default", Execution(id="e0001abc", submissionTime="2026-11-24T08:00:00Z"), 2
+    )
     params = api.calls("GET", "/lm/executions/e0001abc/logs")[0].url.params
     assert params["start"].startswith("2026-11-24T08:00:00") and params["start"].endswith("Z")
     assert params["$order"] == "desc" and params["$top"] == "2"
@@ -286,8 +375,10 @@ async def test_logs_start_at_submission_and_come_back_oldest_first(api: Api, cli
 
 
 async def test_list_pages_until_a_short_page(api: Api, client) -> None:
-    pages = [{"count": 3, "resources": [execution("a0000001"), execution("b0000002")]},
-             {"count": 3, "resources": [execution("c0000003")]}]
+    pages = [
+        {"count": 3, "resources": [execution("a0000001"), execution("b0000002")]},
+        {"count": 3, "resources": [execution("c0000003")]},
+    ]
     api.on("GET", "/lm/executions", ok(pages[0]), ok(pages[1]))
     runs = await client.list_executions("default", status="RUNNING", page_size=2)
     assert [r.id for r in runs] == ["a0000001", "b0000002", "c0000003"]
@@ -297,9 +388,17 @@ async def test_list_pages_until_a_short_page(api: Api, client) -> None:
 
 
 async def test_unknown_status_and_fields_are_tolerated(api: Api, client) -> None:
-    api.on("GET", "/lm/executions/e0001abc",
-           ok(execution(status="QUEUED_SOMEWHERE", brandNewField={"x": 1},
-                        createdAt="2024-09-18T13:19:40.527449310+00:00")))
+    api.on(
+        "GET",
+        "/lm/executions/e0001abc",
+        ok(
+            execution(
+                status="QUEUED_SOMEWHERE",
+                brandNewField={"x": 1},
+                createdAt="2024-09-18T13:19:40.527449310+00:00",
+            )
+        ),
+    )
     run = await client.get_execution("default", "e0001abc")
     assert run.status == "QUEUED_SOMEWHERE"
     assert run.created_at == datetime(2024, 9, 18, 13, 19, 40, 527449, tzinfo=UTC)

@@ -31,8 +31,9 @@ class Ack:
 class Slack:
     """A user at a Slack client: types commands, clicks buttons, reads what came back."""
 
-    def __init__(self, components: Components, fake: FakeSlack, served: ServedApp,
-                 sim: AICoreSimulator) -> None:
+    def __init__(
+        self, components: Components, fake: FakeSlack, served: ServedApp, sim: AICoreSimulator
+    ) -> None:
         self.components = components
         self.fake = fake
         self.served = served
@@ -48,24 +49,46 @@ class Slack:
             parsed = response.body
         return Ack(response.status, parsed)
 
-    async def command(self, text: str, *, command: str = "/aicore", user: str = "U123",
-                      channel: str = "C123") -> Ack:
+    async def command(
+        self, text: str, *, command: str = "/aicore", user: str = "U123", channel: str = "C123"
+    ) -> Ack:
         self.last_response_url = self.fake.response_url(self.served.url)
-        body = slash_command_body(command=command, text=text, user_id=user, channel_id=channel,
-                                  response_url=self.last_response_url)
+        body = slash_command_body(
+            command=command,
+            text=text,
+            user_id=user,
+            channel_id=channel,
+            response_url=self.last_response_url,
+        )
         return await self._dispatch(body)
 
-    async def click(self, action_id: str, value: str, *, user: str = "U123",
-                    channel: str = "C123", message_ts: str | None = None,
-                    ephemeral: bool = False) -> Ack:
+    async def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = "U123",
+        channel: str = "C123",
+        message_ts: str | None = None,
+        ephemeral: bool = False,
+    ) -> Ack:
         self.last_response_url = self.fake.response_url(self.served.url)
-        container: dict[str, Any] = {"type": "message", "channel_id": channel,
-                                     "is_ephemeral": ephemeral}
+        container: dict[str, Any] = {
+            "type": "message",
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        }
         if message_ts:
             container["message_ts"] = message_ts
-        body = block_actions_body(action_id=action_id, value=value, user_id=user,
-                                  channel_id=channel, message_ts=message_ts,
-                                  response_url=self.last_response_url, container=container)
+        body = block_actions_body(
+            action_id=action_id,
+            value=value,
+            user_id=user,
+            channel_id=channel,
+            message_ts=message_ts,
+            response_url=self.last_response_url,
+            container=container,
+        )
         return await self._dispatch(body)
 
     async def replies(self, count: int = 1, url: str | None = None) -> list[dict[str, Any]]:

@@ -35,7 +35,7 @@ def test_stop_folds_duplicates_keeping_order_and_accepts_commas() -> None:
 def test_one_hundred_distinct_ids_pass_and_101_are_refused() -> None:
     ids = [f"exec{i:04d}" for i in range(MAX_IDS + 1)]
     assert len(parse("delete " + " ".join(ids[:MAX_IDS])).ids) == MAX_IDS
-    with pytest.raises(InputError, match="101 distinct execution IDs; one command takes at most 100"):
+    with pytest.raises(InputError, match="101 distinct execution IDs; one command takes at most"):
         parse("delete " + " ".join(ids))
 
 

@@ -72,7 +72,10 @@ def test_separate_values_win_over_vcap_and_keep_existing_suffixes() -> None:
     ).aicore_credentials()
     assert creds is not None
     assert (creds.client_id, creds.auth_url, creds.base_url) == (
-        "cid", "https://auth.example/oauth/token", "https://ai.example/v2")
+        "cid",
+        "https://auth.example/oauth/token",
+        "https://ai.example/v2",
+    )
 
 
 def test_vcap_takes_the_first_aicore_binding() -> None:

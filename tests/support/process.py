@@ -1,0 +1,148 @@
+"""Run the real bot as ``python -m bot`` in a subprocess and talk to its real HTTP endpoint."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support.slack_signing import block_actions_body, sign, slash_command_body
+
+ROOT = Path(__file__).resolve().parents[2]
+LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+class BotProcess:
+    """``python -m bot`` with the given environment; output is collected for assertions."""
+
+    def __init__(self, env: dict[str, str], *, args: tuple[str, ...] = ()) -> None:
+        self.env = env
+        self.args = args
+        self.output: list[str] = []
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, timeout: float = 30.0) -> BotProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "AICORE_"))}
+        env.update(self.env)
+        env.setdefault("PORT", "0")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", *self.args],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = next((m for line in list(self.output) if (m := LISTENING.search(line))), None)
+            if match:
+                self.url = match.group(1)
+                return self
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise AssertionError("the bot did not start:\n" + "".join(self.output))
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self.output.append(line)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.poll() if self._proc else None
+
+    def signal(self, sig: int) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(sig)
+
+    def wait(self, timeout: float = 15.0) -> int:
+        assert self._proc is not None
+        code = self._proc.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        return code
+
+    def stop(self) -> None:
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self.wait(timeout=5)
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+
+class SignedSlackClient:
+    """Sends requests to the bot's /slack/events exactly as Slack signs them."""
+
+    def __init__(self, bot_url: str, secret: str, response_url_factory: Any) -> None:
+        self.bot_url = bot_url
+        self.secret = secret
+        self.new_response_url = response_url_factory
+        self.http = httpx.Client(timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post(f"{self.bot_url}/slack/events", content=body, headers=headers)
+
+    def command(
+        self, text: str, *, channel: str, user: str = "U123", command: str = "/aicore"
+    ) -> tuple[httpx.Response, str]:
+        response_url = self.new_response_url()
+        body = slash_command_body(
+            command=command, text=text, channel_id=channel, user_id=user, response_url=response_url
+        )
+        return self.post(body, sign(self.secret, body)), response_url
+
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        channel: str,
+        message_ts: str | None,
+        user: str = "U123",
+        ephemeral: bool = False,
+    ) -> tuple[httpx.Response, str]:
+        response_url = self.new_response_url()
+        container: dict[str, Any] = {
+            "type": "message",
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        }
+        if message_ts:
+            container["message_ts"] = message_ts
+        body = block_actions_body(
+            action_id=action_id,
+            value=value,
+            channel_id=channel,
+            user_id=user,
+            message_ts=message_ts,
+            response_url=response_url,
+            container=container,
+        )
+        return self.post(body, sign(self.secret, body)), response_url
