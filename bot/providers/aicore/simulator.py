@@ -1,0 +1,1341 @@
+"""An in-process stand-in for SAP AI Core's AI API (``/v2/lm/...``) and its token endpoint.
+
+Tests, benchmarks and the local sandbox talk to :class:`AICoreSimulator` over real HTTP
+semantics (an ASGI app), so the bot's client code runs unchanged against it.
+
+Behaviour follows the team's reference notes on the AI API (statuses, allowed actions, error
+bodies, logs window, bulk rules, meta). Where the notes leave a choice open, the simulator picks
+the answer that the published OpenAPI document declares, so that conformance tests can check
+it; each such choice is commented where it is made.
+
+Design points:
+
+- No background tasks: an execution's status is derived from the clock at request time, from a
+  list of scheduled phases. ``ManualClock.advance`` therefore moves every execution at once,
+  and the next call sees it.
+- Forcing a status (``set_status``, ``add_execution(status=...)``) drops the scheduled future,
+  which "pins" the execution; a stop request schedules STOPPING then STOPPED on the clock.
+- Everything is deterministic except generated ids, tokens and request ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+import secrets
+import uuid
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any, Final, Protocol
+from urllib.parse import parse_qsl, unquote_plus
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+__all__ = [
+    "EXECUTION_STATUSES",
+    "OUTCOMES",
+    "AICoreSimulator",
+    "Clock",
+    "ManualClock",
+    "RecordedRequest",
+    "SystemClock",
+]
+
+# --- facts about the AI API -------------------------------------------------------------------
+
+EXECUTION_STATUSES: Final = (
+    "PENDING",
+    "RUNNING",
+    "COMPLETED",
+    "DEAD",
+    "STOPPING",
+    "STOPPED",
+    "UNKNOWN",
+)
+TERMINAL: Final = frozenset({"COMPLETED", "DEAD", "STOPPED"})
+STOPPABLE: Final = frozenset({"PENDING", "RUNNING"})
+# The single-delete page of SAP's docs includes COMPLETED, the bulk pages omit it; we follow
+# the single-delete page for both, as the bot does.
+DELETABLE: Final = frozenset({"STOPPED", "DEAD", "UNKNOWN", "COMPLETED"})
+# Final statuses a configuration's executions reach on their own; the *_FOREVER ones model the
+# "stuck" runs that SAP's troubleshooting page describes (missing secrets and the like).
+OUTCOMES: Final = frozenset({"COMPLETED", "DEAD", "PENDING_FOREVER", "UNKNOWN_FOREVER"})
+
+API_VERSION: Final = "2.42.0"
+API_PREFIX: Final = "/v2"
+TOKEN_PATH: Final = "/oauth/token"
+DEFAULT_DEAD_MESSAGE: Final = "Pod OOMKilled"
+LOG_WINDOW: Final = timedelta(hours=1)
+TRAINING_STEPS: Final = 10
+MAX_BULK_ITEMS: Final = 100
+MAX_METRICS_IDS: Final = 10
+
+ID_RULE: Final = r"^[\w.-]{4,64}$"
+# ASCII because the spec's pattern is an ECMA regex, where \w means [A-Za-z0-9_]; fullmatch
+# because Python's $ also matches before a trailing newline.
+_ID = re.compile(r"[\w.-]{4,64}", re.ASCII)
+# RFC 3339 as AI Core sends and accepts it: whole seconds or any fraction, Z or an offset.
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
+)
+
+# Error codes. SAP documents none except 01010020 (unknown id in a bulk PATCH, seen in SAP's
+# own end-to-end tests); the others are descriptive placeholders, not real AI Core codes.
+CODE_EXECUTION_NOT_FOUND: Final = "01010020"
+CODE_BAD_REQUEST: Final = "InvalidRequest"
+CODE_NOT_FOUND: Final = "NotFound"
+CODE_PRECONDITION: Final = "PreconditionFailed"
+CODE_UNAUTHORIZED: Final = "Unauthorized"
+CODE_UNSUPPORTED_MEDIA: Final = "UnsupportedMediaType"
+CODE_METHOD: Final = "MethodNotAllowed"
+
+DEFAULT_START: Final = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+
+
+# --- clocks -----------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Anything with ``now()`` returning a timezone-aware UTC datetime."""
+
+    def now(self) -> datetime: ...
+
+
+class ManualClock:
+    """Wall clock the tests control. now() returns a timezone-aware UTC datetime."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = _as_utc(start) if start is not None else DEFAULT_START
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        # Going back in time would make derived statuses jump backwards: refuse it.
+        if seconds < 0:
+            raise ValueError(f"a clock only moves forward, got {seconds} seconds")
+        self._now += timedelta(seconds=seconds)
+
+
+class SystemClock:
+    """Real UTC time, for the sandbox and benchmarks."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+# --- recorded traffic and injected faults -----------------------------------------------------
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the simulator saw it (path without the ``/v2`` prefix)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    content_type: str | None
+
+    def json(self) -> Any:
+        """The body parsed as JSON (convenience for assertions)."""
+        return json.loads(self.body)
+
+
+@dataclass
+class _Fault:
+    status: int
+    method: str | None
+    path_prefix: str | None
+    remaining: int
+    retry_after: float | None
+    delay: float
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method:
+            return False
+        if self.path_prefix is None:
+            # An unscoped fault is meant for the AI API; letting it hit the token endpoint
+            # would make "the next call fails" depend on whether the client held a token.
+            return path.startswith(API_PREFIX + "/")
+        return path.startswith(self.path_prefix) or _strip_prefix(path).startswith(self.path_prefix)
+
+
+class _ApiError(Exception):
+    """Raised by handlers; turned into an AI API error body by the dispatcher."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def _bad_request(message: str) -> _ApiError:
+    return _ApiError(400, CODE_BAD_REQUEST, message)
+
+
+# --- domain state -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Phase:
+    at: datetime
+    status: str
+    message: str | None = None
+
+
+@dataclass
+class _Configuration:
+    id: str
+    name: str
+    scenario_id: str
+    executable_id: str
+    outcome: str
+    status_message: str | None
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scenarioId": self.scenario_id,
+            "executableId": self.executable_id,
+            "parameterBindings": [],
+            "inputArtifactBindings": [],
+            "createdAt": _rfc3339(self.created_at),
+        }
+
+
+@dataclass
+class _LogLine:
+    timestamp: datetime
+    msg: str
+    container: str
+
+
+@dataclass
+class _Execution:
+    id: str
+    configuration: _Configuration
+    resource_group: str
+    created_at: datetime
+    phases: list[_Phase]
+    schedule_id: str | None = None
+    target_status: str = "COMPLETED"
+    artifact_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    manual_logs: list[_LogLine] = field(default_factory=list)
+
+    def reached(self, now: datetime) -> list[_Phase]:
+        # The first phase (creation) always counts, even if a system clock stepped back.
+        first, *later = self.phases
+        return [first, *(phase for phase in later if phase.at <= now)]
+
+    def current(self, now: datetime) -> _Phase:
+        return self.reached(now)[-1]
+
+    def pin(self, now: datetime, status: str, message: str | None) -> None:
+        """Drop the scheduled future and, if anything changes, enter ``status`` now."""
+        self.phases = self.reached(now)
+        last = self.phases[-1]
+        if (last.status, last.message) != (status, message):
+            self.phases.append(_Phase(now, status, message))
+
+    def schedule_stop(self, now: datetime, stopping_seconds: float) -> None:
+        self.pin(now, "STOPPING", None)
+        self.phases.append(_Phase(now + timedelta(seconds=stopping_seconds), "STOPPED"))
+        self.target_status = "STOPPED"
+
+
+@dataclass
+class _MetricResource:
+    execution_id: str
+    created_at: datetime
+    modified_at: datetime
+    metrics: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    custom_info: list[dict[str, Any]]
+
+
+@dataclass
+class _ResourceGroup:
+    configurations: dict[str, _Configuration] = field(default_factory=dict)
+    executions: dict[str, _Execution] = field(default_factory=dict)
+    metrics: dict[str, _MetricResource] = field(default_factory=dict)
+
+
+@dataclass
+class _Context:
+    """What a route handler gets: the parsed request and the group it addresses."""
+
+    request: Request
+    request_id: str
+    body: bytes
+    now: datetime
+    params: dict[str, str]
+    group: _ResourceGroup
+    group_name: str
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        return self.request.query_params
+
+
+_Handler = Callable[[_Context], Response]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: _Handler
+    needs_group: bool = True
+
+
+@dataclass(frozen=True)
+class _ExecutionFilter:
+    status: str | None
+    configuration_id: str | None
+    scenario_id: str | None
+    executable_ids: frozenset[str] | None
+    schedule_id: str | None
+
+    def matches(self, execution: _Execution, now: datetime) -> bool:
+        config = execution.configuration
+        checks = (
+            (self.status, execution.current(now).status),
+            (self.configuration_id, config.id),
+            (self.scenario_id, config.scenario_id),
+            (self.schedule_id, execution.schedule_id),
+        )
+        if any(wanted is not None and wanted != actual for wanted, actual in checks):
+            return False
+        return self.executable_ids is None or config.executable_id in self.executable_ids
+
+
+# --- the simulator ----------------------------------------------------------------------------
+
+
+class AICoreSimulator:
+    """A fake AI Core tenant: token endpoint plus the AI API subset the bot uses.
+
+    ``app`` is the ASGI application; serve it with ``httpx.ASGITransport`` or uvicorn.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        client_id: str = "sim-client",
+        client_secret: str = "sim-secret",
+        token_ttl: int = 3600,
+        bulk_updates: bool = True,
+        pending_seconds: float = 5.0,
+        running_seconds: float = 60.0,
+        stopping_seconds: float = 2.0,
+        resource_groups: tuple[str, ...] = ("default",),
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else ManualClock()
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.bulk_updates = bulk_updates
+        self.pending_seconds = pending_seconds
+        self.running_seconds = running_seconds
+        self.stopping_seconds = stopping_seconds
+        self.requests: list[RecordedRequest] = []
+        self.token_requests = 0
+        self.latency = 0.0
+        self._groups = {name: _ResourceGroup() for name in resource_groups}
+        self._tokens: dict[str, datetime] = {}
+        self._faults: list[_Fault] = []
+        self._routes = self._build_routes()
+        methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        self.app: ASGIApp = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
+
+    # --- seeding and inspection (test API) ----------------------------------------------------
+
+    def add_configuration(
+        self,
+        config_id: str,
+        *,
+        name: str | None = None,
+        scenario_id: str = "training",
+        executable_id: str = "train",
+        resource_group: str = "default",
+        outcome: str = "COMPLETED",
+        status_message: str | None = None,
+    ) -> None:
+        """Register a configuration; its executions end in ``outcome`` on their own.
+
+        ``status_message`` is the statusMessage they get on reaching the outcome (DEAD defaults
+        to "Pod OOMKilled"). ``name`` defaults to the id.
+        """
+        for value in (config_id, scenario_id, executable_id):
+            _require_id(value)
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
+        group = self._group(resource_group)
+        if config_id in group.configurations:
+            raise ValueError(f"configuration {config_id!r} already exists in {resource_group!r}")
+        if outcome == "DEAD" and status_message is None:
+            status_message = DEFAULT_DEAD_MESSAGE
+        group.configurations[config_id] = _Configuration(
+            id=config_id,
+            name=name if name is not None else config_id,
+            scenario_id=scenario_id,
+            executable_id=executable_id,
+            outcome=outcome,
+            status_message=status_message,
+            created_at=self.clock.now(),
+        )
+
+    def add_execution(
+        self,
+        execution_id: str | None = None,
+        *,
+        configuration_id: str,
+        resource_group: str = "default",
+        status: str | None = None,
+        status_message: str | None = None,
+        execution_schedule_id: str | None = None,
+    ) -> str:
+        """Create an execution as if started outside Slack; returns its id.
+
+        ``status=None`` starts it PENDING now, following the clock; a status pins it there.
+        """
+        group = self._group(resource_group)
+        config = group.configurations.get(configuration_id)
+        if config is None:
+            raise KeyError(f"no configuration {configuration_id!r} in {resource_group!r}")
+        if status is None and status_message is not None:
+            raise ValueError("status_message needs an explicit status")
+        if status is not None:
+            _require_status(status)
+        if execution_schedule_id is not None:
+            _require_id(execution_schedule_id)
+        if execution_id is not None:
+            _require_id(execution_id)
+            if execution_id in group.executions:
+                raise ValueError(f"execution {execution_id!r} already exists")
+        execution = self._start(group, config, resource_group, execution_id)
+        execution.schedule_id = execution_schedule_id
+        if status is not None:
+            execution.phases = [_Phase(execution.created_at, status, status_message)]
+        return execution.id
+
+    def set_status(
+        self,
+        execution_id: str,
+        status: str,
+        *,
+        status_message: str | None = None,
+        resource_group: str = "default",
+    ) -> None:
+        """Force a status now; it stays until changed (stop/delete rules still apply)."""
+        _require_status(status)
+        execution = self._execution(execution_id, resource_group)
+        execution.pin(self.clock.now(), status, status_message)
+        if status in {"STOPPING", "STOPPED"}:
+            execution.target_status = "STOPPED"
+
+    def add_logs(
+        self, execution_id: str, lines: list[str], *, resource_group: str = "default"
+    ) -> None:
+        """Append log lines stamped with the clock's now (ties keep insertion order)."""
+        execution = self._execution(execution_id, resource_group)
+        now = self.clock.now()
+        execution.manual_logs.extend(_LogLine(now, line, "main") for line in lines)
+
+    def set_metrics(
+        self,
+        execution_id: str,
+        metrics: list[dict[str, Any]],
+        tags: list[dict[str, Any]] | None = None,
+        custom_info: list[dict[str, Any]] | None = None,
+        *,
+        resource_group: str = "default",
+    ) -> None:
+        """Seed what ``GET /lm/metrics`` returns for ``execution_id``.
+
+        The execution need not exist (tracking data of child runs is keyed by id only).
+        Metrics without a ``timestamp`` get the clock's now.
+        """
+        _require_id(execution_id)
+        group = self._group(resource_group)
+        now = self.clock.now()
+        stamped = [{"timestamp": _rfc3339(now), **metric} for metric in metrics]
+        previous = group.metrics.get(execution_id)
+        group.metrics[execution_id] = _MetricResource(
+            execution_id=execution_id,
+            created_at=previous.created_at if previous else now,
+            modified_at=now,
+            metrics=stamped,
+            tags=list(tags or []),
+            custom_info=list(custom_info or []),
+        )
+
+    def inject_fault(
+        self,
+        *,
+        status: int,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        times: int = 1,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Make the next ``times`` matching requests fail with ``status`` (0: delay only).
+
+        ``path_prefix`` matches with or without ``/v2``; without it only ``/v2`` calls match
+        (the token endpoint is faulted only when named). ``retry_after`` becomes a
+        ``Retry-After`` header in seconds (fractions kept, so tests stay fast).
+        """
+        if status != 0:
+            HTTPStatus(status)  # raises ValueError for a code HTTP does not define
+        if times < 1 or delay < 0:
+            raise ValueError("times must be >= 1 and delay >= 0")
+        self._faults.append(_Fault(status, method, path_prefix, times, retry_after, delay))
+
+    def expire_tokens(self) -> None:
+        """Invalidate every token granted so far (to exercise refresh-on-401)."""
+        self._tokens.clear()
+
+    def advance(self, seconds: float) -> None:
+        """Move a ManualClock forward (convenience for tests holding only the simulator)."""
+        if not isinstance(self.clock, ManualClock):
+            raise TypeError("advance() needs a ManualClock")
+        self.clock.advance(seconds)
+
+    def calls(self, method: str, path: str | None = None) -> list[RecordedRequest]:
+        """Recorded requests with this method (and exactly this path, without ``/v2``)."""
+        wanted = method.upper()
+        return [r for r in self.requests if r.method == wanted and (path is None or r.path == path)]
+
+    def execution_status(self, execution_id: str, resource_group: str = "default") -> str | None:
+        """Current status, or None if the execution is deleted or unknown."""
+        group = self._groups.get(resource_group)
+        execution = group.executions.get(execution_id) if group else None
+        return execution.current(self.clock.now()).status if execution else None
+
+    def execution_ids(self, resource_group: str = "default") -> list[str]:
+        """Ids of the group's executions in list order (createdAt, then id)."""
+        return [e.id for e in _sorted_executions(self._group(resource_group))]
+
+    # --- internals: state -------------------------------------------------------------------
+
+    def _group(self, name: str) -> _ResourceGroup:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise KeyError(f"unknown resource group {name!r}") from None
+
+    def _execution(self, execution_id: str, resource_group: str) -> _Execution:
+        execution = self._group(resource_group).executions.get(execution_id)
+        if execution is None:
+            raise KeyError(f"no execution {execution_id!r} in {resource_group!r}")
+        return execution
+
+    def _start(
+        self,
+        group: _ResourceGroup,
+        config: _Configuration,
+        group_name: str,
+        execution_id: str | None = None,
+    ) -> _Execution:
+        now = self.clock.now()
+        new_id = execution_id or self._new_execution_id(group)
+        execution = _Execution(
+            id=new_id,
+            configuration=config,
+            resource_group=group_name,
+            created_at=now,
+            phases=self._lifecycle(config, now),
+        )
+        group.executions[new_id] = execution
+        return execution
+
+    def _new_execution_id(self, group: _ResourceGroup) -> str:
+        while True:
+            candidate = secrets.token_hex(8)  # AI Core ids: 16 lowercase hex characters
+            if candidate not in group.executions:
+                return candidate
+
+    def _lifecycle(self, config: _Configuration, start: datetime) -> list[_Phase]:
+        if config.outcome == "PENDING_FOREVER":
+            return [_Phase(start, "PENDING")]
+        if config.outcome == "UNKNOWN_FOREVER":
+            return [_Phase(start, "UNKNOWN")]
+        running_at = start + timedelta(seconds=self.pending_seconds)
+        done_at = running_at + timedelta(seconds=self.running_seconds)
+        return [
+            _Phase(start, "PENDING"),
+            _Phase(running_at, "RUNNING"),
+            _Phase(done_at, config.outcome, config.status_message),
+        ]
+
+    # --- internals: HTTP plumbing -----------------------------------------------------------
+
+    async def _handle(self, request: Request) -> Response:
+        body = await request.body()
+        path = request.url.path
+        request_id = str(uuid.uuid4())
+        if path != TOKEN_PATH:
+            self.requests.append(_record(request, body))
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        try:
+            await self._apply_fault(request.method, path)
+            if path == TOKEN_PATH:
+                response = self._token(request, body)
+            elif path.startswith(API_PREFIX + "/"):
+                response = self._dispatch(request, body, request_id)
+            else:
+                raise _ApiError(404, CODE_NOT_FOUND, f"No resource at {path}")
+        except _ApiError as error:
+            response = _error_response(error, request_id, path)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    async def _apply_fault(self, method: str, path: str) -> None:
+        fault = next((f for f in self._faults if f.matches(method, path)), None)
+        if fault is None:
+            return
+        fault.remaining -= 1
+        if fault.remaining == 0:
+            self._faults.remove(fault)
+        if fault.delay > 0:
+            await asyncio.sleep(fault.delay)
+        if fault.status == 0:
+            return
+        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+        phrase = HTTPStatus(fault.status).phrase
+        raise _ApiError(fault.status, phrase.replace(" ", ""), f"Injected fault: {phrase}", headers)
+
+    def _token(self, request: Request, body: bytes) -> Response:
+        # XSUAA, not the AI API: errors here use the OAuth2 shape {"error", "error_description"}.
+        if request.method != "POST":
+            return _oauth_error(405, "method_not_allowed", "Use POST")
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "Only client_credentials")
+        client_id, secret = _basic_credentials(request) or (
+            form.get("client_id"),
+            form.get("client_secret"),
+        )
+        if (client_id, secret) != (self.client_id, self.client_secret):
+            return _oauth_error(401, "unauthorized", "Bad credentials")
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = self.clock.now() + timedelta(seconds=self.token_ttl)
+        self.token_requests += 1
+        return JSONResponse(
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": self.token_ttl,
+                "jti": uuid.uuid4().hex,
+            }
+        )
+
+    def _dispatch(self, request: Request, body: bytes, request_id: str) -> Response:
+        self._authenticate(request)
+        path = _strip_prefix(request.url.path)
+        route, params = self._match(request.method, path)
+        for name, value in params.items():
+            if not _ID.fullmatch(value):
+                raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
+        group_name, group = self._resolve_group(request, route.needs_group)
+        context = _Context(request, request_id, body, self.clock.now(), params, group, group_name)
+        return route.handler(context)
+
+    def _authenticate(self, request: Request) -> None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        if expiry is None or expiry <= self.clock.now():
+            raise _ApiError(
+                401,
+                CODE_UNAUTHORIZED,
+                "Missing, invalid or expired bearer token",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+
+    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
+        allowed: list[str] = []
+        for route in self._routes:
+            found = route.pattern.fullmatch(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, found.groupdict()
+            allowed.append(route.method)
+        if allowed:
+            raise _ApiError(
+                405,
+                CODE_METHOD,
+                f"{method} is not allowed on {API_PREFIX}{path}",
+                {"Allow": ", ".join(allowed)},
+            )
+        raise _ApiError(404, CODE_NOT_FOUND, f"No resource at {API_PREFIX}{path}")
+
+    def _resolve_group(self, request: Request, needed: bool) -> tuple[str, _ResourceGroup]:
+        if not needed:
+            # Unscoped endpoints (meta) ignore the header and never look at the group.
+            return "", _ResourceGroup()
+        name = request.headers.get("ai-resource-group")
+        if name is None:
+            raise _bad_request("Missing header AI-Resource-Group")
+        if name not in self._groups:
+            # The spec declares 400, not 404, on these endpoints, so we answer 400.
+            raise _bad_request(f"Resource group {name!r} does not exist")
+        return name, self._groups[name]
+
+    def _build_routes(self) -> list[_Route]:
+        one = r"/lm/executions/(?P<executionId>[^/]+)"
+        return [
+            _Route("GET", re.compile(r"/lm/meta"), self._meta, needs_group=False),
+            _Route("GET", re.compile(r"/lm/executions"), self._list_executions),
+            _Route("POST", re.compile(r"/lm/executions"), self._create_execution),
+            _Route("PATCH", re.compile(r"/lm/executions"), self._bulk_modify),
+            # Before the {executionId} routes: "$count" would otherwise be read as an id.
+            _Route("GET", re.compile(r"/lm/executions/\$count"), self._count_executions),
+            _Route("GET", re.compile(one), self._get_execution),
+            _Route("PATCH", re.compile(one), self._modify_execution),
+            _Route("DELETE", re.compile(one), self._delete_execution),
+            _Route("GET", re.compile(one + "/logs"), self._logs),
+            _Route("GET", re.compile(r"/lm/configurations"), self._list_configurations),
+            _Route(
+                "GET",
+                re.compile(r"/lm/configurations/(?P<configurationId>[^/]+)"),
+                self._get_configuration,
+            ),
+            _Route("GET", re.compile(r"/lm/metrics"), self._metrics),
+        ]
+
+    # --- handlers: executions ---------------------------------------------------------------
+
+    def _list_executions(self, ctx: _Context) -> Response:
+        selector = _select(ctx.query)
+        top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
+        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
+        matching = self._filtered(ctx)
+        page = matching[skip : skip + top]
+        render = self._status_json if selector else self._execution_json
+        # count is the total of matching executions, not the page size; the spec leaves it
+        # open, and a total lets clients page without a separate $count call.
+        return JSONResponse(
+            {"count": len(matching), "resources": [render(e, ctx.now) for e in page]}
+        )
+
+    def _count_executions(self, ctx: _Context) -> Response:
+        return PlainTextResponse(str(len(self._filtered(ctx))))
+
+    def _filtered(self, ctx: _Context) -> list[_Execution]:
+        wanted = _execution_filter(ctx.query)
+        return [e for e in _sorted_executions(ctx.group) if wanted.matches(e, ctx.now)]
+
+    def _create_execution(self, ctx: _Context) -> Response:
+        payload = _json_object(ctx.body)
+        config_id = payload.get("configurationId")
+        if not isinstance(config_id, str) or not _ID.fullmatch(config_id):
+            raise _bad_request(f"configurationId is required and must match {ID_RULE}")
+        config = ctx.group.configurations.get(config_id)
+        if config is None:
+            # The spec declares only 400 for this call, so an unknown configuration is a 400.
+            raise _bad_request(
+                f"Configuration {config_id!r} does not exist in resource group {ctx.group_name!r}"
+            )
+        execution = self._start(ctx.group, config, ctx.group_name)
+        location = f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
+        return JSONResponse(
+            {
+                "id": execution.id,
+                "message": "AiExecution acknowledged",
+                "status": execution.current(ctx.now).status,
+                "url": f"ai://{ctx.group_name}/{execution.id}",
+            },
+            status_code=202,
+            headers={"Location": f"{location}{API_PREFIX}/lm/executions/{execution.id}"},
+        )
+
+    def _get_execution(self, ctx: _Context) -> Response:
+        execution = _find(ctx, ctx.params["executionId"])
+        if _select(ctx.query):
+            data = self._status_json(execution, ctx.now)
+        else:
+            data = self._execution_json(execution, ctx.now)
+        # The spec types statusDetails as a non-nullable object, so it is {} rather than null.
+        data["statusDetails"] = {}
+        return JSONResponse(data)
+
+    def _modify_execution(self, ctx: _Context) -> Response:
+        payload = _json_object(ctx.body)
+        if payload.get("targetStatus") != "STOPPED":
+            raise _bad_request("targetStatus must be STOPPED (the only supported value)")
+        execution = _find(ctx, ctx.params["executionId"])
+        error = self._stop(execution, ctx.now)
+        if error is not None:
+            raise error
+        return JSONResponse(
+            {"id": execution.id, "message": "Execution modification scheduled"}, status_code=202
+        )
+
+    def _delete_execution(self, ctx: _Context) -> Response:
+        execution = _find(ctx, ctx.params["executionId"])
+        error = self._delete(ctx.group, execution, ctx.now)
+        if error is not None:
+            raise error
+        return JSONResponse(
+            {"id": execution.id, "message": "Deletion scheduled", "targetStatus": "DELETED"},
+            status_code=202,
+        )
+
+    def _bulk_modify(self, ctx: _Context) -> Response:
+        if not self.bulk_updates:
+            # 400 because that is what the spec declares for this call; meta says why.
+            raise _bad_request("Bulk updates of executions are not enabled on this runtime")
+        media_type = (ctx.request.headers.get("content-type") or "").split(";")[0].strip()
+        if media_type.lower() != "application/merge-patch+json":
+            raise _ApiError(
+                415, CODE_UNSUPPORTED_MEDIA, "Content-Type must be application/merge-patch+json"
+            )
+        items = _bulk_items(_json_object(ctx.body))
+        results = [self._bulk_item(ctx, item_id, target) for item_id, target in items]
+        return JSONResponse({"executions": results}, status_code=202)
+
+    def _bulk_item(self, ctx: _Context, item_id: str, target: str) -> dict[str, Any]:
+        execution = ctx.group.executions.get(item_id)
+        if execution is None:
+            error: _ApiError | None = _ApiError(
+                404, CODE_EXECUTION_NOT_FOUND, f"Execution {item_id} not found"
+            )
+        elif target == "STOPPED":
+            error = self._stop(execution, ctx.now)
+        else:
+            error = self._delete(ctx.group, execution, ctx.now)
+        if error is None:
+            return {"id": item_id, "message": "Execution modification scheduled"}
+        detail = {"code": error.code, "message": error.message, "requestId": ctx.request_id}
+        return {"id": item_id, "error": detail}
+
+    def _stop(self, execution: _Execution, now: datetime) -> _ApiError | None:
+        status = execution.current(now).status
+        if status not in STOPPABLE:
+            return _ApiError(
+                412,
+                CODE_PRECONDITION,
+                f"Execution {execution.id} is {status}; only PENDING or RUNNING can be stopped",
+            )
+        execution.schedule_stop(now, self.stopping_seconds)
+        return None
+
+    def _delete(
+        self, group: _ResourceGroup, execution: _Execution, now: datetime
+    ) -> _ApiError | None:
+        status = execution.current(now).status
+        if status not in DELETABLE:
+            return _ApiError(
+                412,
+                CODE_PRECONDITION,
+                f"Execution {execution.id} is {status}; only STOPPED, DEAD, UNKNOWN or "
+                "COMPLETED can be deleted",
+            )
+        del group.executions[execution.id]
+        return None
+
+    # --- handlers: logs, meta, configurations, metrics --------------------------------------
+
+    def _logs(self, ctx: _Context) -> Response:
+        execution = _find(ctx, ctx.params["executionId"])
+        top = _int_param(ctx.query, "$top", default=1000, minimum=1, maximum=5000)
+        end = _time_param(ctx.query, "end") or ctx.now
+        # Real default, on purpose: a client that forgets `start` misses older lines.
+        start = _time_param(ctx.query, "start") or ctx.now - LOG_WINDOW
+        order = ctx.query.get("$order", "asc")
+        if order not in {"asc", "desc"}:
+            raise _bad_request("$order must be asc or desc")
+        if start > end:
+            raise _bad_request("start must not be after end")
+        lines = [
+            line for line in self._log_lines(execution, ctx.now) if start <= line.timestamp <= end
+        ]
+        if order == "desc":
+            lines.reverse()
+        pod = f"{execution.id}-{zlib.crc32(execution.id.encode()):010d}"
+        result = [
+            {
+                "timestamp": _rfc3339(line.timestamp),
+                "msg": line.msg,
+                "container": line.container,
+                "pod": pod,
+            }
+            for line in lines[:top]
+        ]
+        return JSONResponse({"data": {"result": result}})
+
+    def _log_lines(self, execution: _Execution, now: datetime) -> list[_LogLine]:
+        reached = execution.reached(now)
+        automatic: list[_LogLine] = []
+        for index, phase in enumerate(reached):
+            ends_at = reached[index + 1].at if index + 1 < len(reached) else None
+            automatic.extend(self._phase_lines(execution, phase, ends_at, now))
+        # sorted() is stable: automatic lines come before manual ones at the same instant,
+        # and manual lines keep their insertion order.
+        return sorted(automatic + execution.manual_logs, key=lambda line: line.timestamp)
+
+    def _phase_lines(
+        self, execution: _Execution, phase: _Phase, ends_at: datetime | None, now: datetime
+    ) -> list[_LogLine]:
+        config = execution.configuration
+        if phase.status == "PENDING":
+            text = f"Pulling image for executable '{config.executable_id}'"
+            return [_LogLine(phase.at, text, "init")]
+        if phase.status == "RUNNING":
+            return self._running_lines(execution, phase.at, ends_at, now)
+        if phase.status == "COMPLETED":
+            url = f"ai://{execution.resource_group}/{execution.id}/model"
+            return [_LogLine(phase.at, f"Finished; model saved to {url}", "main")]
+        if phase.status == "DEAD":
+            return _traceback_lines(phase)
+        if phase.status == "STOPPING":
+            return [_LogLine(phase.at, "Received SIGTERM, stopping", "main")]
+        if phase.status == "STOPPED":
+            return [_LogLine(phase.at, "Execution stopped", "wait")]
+        return []  # UNKNOWN: nothing has run, so nothing has logged
+
+    def _running_lines(
+        self, execution: _Execution, started: datetime, ends_at: datetime | None, now: datetime
+    ) -> list[_LogLine]:
+        config = execution.configuration
+        lines = [
+            _LogLine(
+                started,
+                f"Starting '{config.executable_id}' of scenario '{config.scenario_id}'",
+                "main",
+            )
+        ]
+        # Spread the steps over the configured running time so that they all precede the
+        # outcome, and a long-running (pinned) execution keeps logging as the clock moves.
+        # Whole milliseconds keep the timestamps readable.
+        step_ms = round(self.running_seconds * 1000 / (TRAINING_STEPS + 1))
+        interval = timedelta(milliseconds=step_ms)
+        for step in range(1, TRAINING_STEPS + 1):
+            at = started + step * interval
+            if at > now or (ends_at is not None and at >= ends_at):
+                break
+            loss = 2.0 / (step + 1)
+            lines.append(_LogLine(at, f"step {step}/{TRAINING_STEPS} loss={loss:.4f}", "main"))
+        return lines
+
+    def _meta(self, ctx: _Context) -> Response:
+        capabilities = {
+            "multitenant": True,
+            "shareable": True,
+            "staticDeployments": True,
+            "userDeployments": True,
+            "userExecutions": True,
+            "timeToLiveDeployments": False,
+            "executionSchedules": True,
+            "logs": {"executions": True, "deployments": True},
+            "bulkUpdates": {"executions": self.bulk_updates, "deployments": False},
+        }
+        limits = {
+            "executions": {"maxRunningCount": -1},
+            "deployments": {"maxRunningCount": -1},
+            "timeToLiveDeployments": {"minimum": "10m", "maximum": "-1"},
+        }
+        return JSONResponse(
+            {
+                "runtimeIdentifier": "aicore",
+                "runtimeApiVersion": API_VERSION,
+                "description": "SAP AI Core simulator (test double)",
+                "aiApi": {"version": API_VERSION, "capabilities": capabilities, "limits": limits},
+                "extensions": {},
+            }
+        )
+
+    def _list_configurations(self, ctx: _Context) -> Response:
+        scenario_id = _id_param(ctx.query, "scenarioId")
+        executable_ids = _id_list_param(ctx.query, "executableIds")
+        top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
+        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
+        configs = sorted(ctx.group.configurations.values(), key=lambda c: (c.created_at, c.id))
+        matching = [
+            c
+            for c in configs
+            if (scenario_id is None or c.scenario_id == scenario_id)
+            and (executable_ids is None or c.executable_id in executable_ids)
+        ]
+        page = [c.to_json() for c in matching[skip : skip + top]]
+        return JSONResponse({"count": len(matching), "resources": page})
+
+    def _get_configuration(self, ctx: _Context) -> Response:
+        config = ctx.group.configurations.get(ctx.params["configurationId"])
+        if config is None:
+            raise _ApiError(
+                404, CODE_NOT_FOUND, f"Configuration {ctx.params['configurationId']} not found"
+            )
+        return JSONResponse(config.to_json())
+
+    def _metrics(self, ctx: _Context) -> Response:
+        ids = _id_list_param(ctx.query, "executionIds")
+        tag_filters = _tag_filters(ctx.query.get("tagFilters"))
+        if ids is None and not tag_filters:
+            raise _bad_request("executionIds or tagFilters is required")
+        if ids is not None and len(ids) > MAX_METRICS_IDS:
+            raise _bad_request(f"At most {MAX_METRICS_IDS} executionIds per request")
+        selected = _metric_selection(ctx.query.get("$select"))
+        top = _int_param(ctx.query, "$top", default=1000, minimum=0, maximum=10000)
+        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
+        if ids is not None:
+            pool = [ctx.group.metrics[i] for i in ids if i in ctx.group.metrics]
+        else:
+            pool = sorted(ctx.group.metrics.values(), key=lambda m: (m.created_at, m.execution_id))
+        matching = [m for m in pool if all(f(m.tags) for f in tag_filters)]
+        page = [_metric_json(m, selected) for m in matching[skip : skip + top]]
+        return JSONResponse({"count": len(matching), "resources": page})
+
+    # --- rendering ----------------------------------------------------------------------------
+
+    def _execution_json(self, execution: _Execution, now: datetime) -> dict[str, Any]:
+        config = execution.configuration
+        reached = execution.reached(now)
+        current = reached[-1]
+        data: dict[str, Any] = {
+            "id": execution.id,
+            "configurationId": config.id,
+            "configurationName": config.name,
+            "scenarioId": config.scenario_id,
+            "executableId": config.executable_id,
+            "targetStatus": execution.target_status,
+            "status": current.status,
+            "outputArtifacts": self._artifacts(execution, current),
+            "createdAt": _rfc3339(execution.created_at),
+            "modifiedAt": _rfc3339(current.at),
+        }
+        # The spec marks none of these nullable: fields not reached yet are left out.
+        optional = {
+            "statusMessage": current.message,
+            "executionScheduleId": execution.schedule_id,
+            "submissionTime": _first_at(reached, lambda p: p.status != "UNKNOWN"),
+            "startTime": _first_at(reached, lambda p: p.status == "RUNNING"),
+            "completionTime": _rfc3339(current.at) if current.status in TERMINAL else None,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        return data
+
+    def _status_json(self, execution: _Execution, now: datetime) -> dict[str, Any]:
+        # The reduced $select=status shape (as SAP's Python SDK models it); it still carries
+        # every field the spec requires of an execution.
+        current = execution.current(now)
+        return {
+            "id": execution.id,
+            "configurationId": execution.configuration.id,
+            "status": current.status,
+            "createdAt": _rfc3339(execution.created_at),
+            "modifiedAt": _rfc3339(current.at),
+        }
+
+    def _artifacts(self, execution: _Execution, current: _Phase) -> list[dict[str, Any]]:
+        if current.status != "COMPLETED":
+            return []
+        stamp = _rfc3339(current.at)
+        return [
+            {
+                "name": "model",
+                "kind": "model",
+                "url": f"ai://{execution.resource_group}/{execution.id}/model",
+                "id": execution.artifact_id,
+                "scenarioId": execution.configuration.scenario_id,
+                "executionId": execution.id,
+                "createdAt": stamp,
+                "modifiedAt": stamp,
+            }
+        ]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _rfc3339(moment: datetime) -> str:
+    """UTC with a Z; a fraction only when there is one (AI Core sends both forms)."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"
+
+
+def _parse_rfc3339(text: str) -> datetime | None:
+    found = _RFC3339.fullmatch(text.strip())
+    if found is None:
+        return None
+    whole, fraction, zone = found.groups()
+    # Python keeps microseconds; AI Core may send nanoseconds.
+    micro = f".{(fraction or '0')[:6]:0<6}"
+    zone = "+00:00" if zone.upper() == "Z" else zone
+    try:
+        return datetime.fromisoformat(whole + micro + zone).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def _strip_prefix(path: str) -> str:
+    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
+
+
+def _record(request: Request, body: bytes) -> RecordedRequest:
+    return RecordedRequest(
+        method=request.method,
+        path=_strip_prefix(request.url.path),
+        query=dict(request.query_params),
+        headers={key.lower(): value for key, value in request.headers.items()},
+        body=body,
+        content_type=request.headers.get("content-type"),
+    )
+
+
+def _error_response(error: _ApiError, request_id: str, path: str) -> Response:
+    body = {
+        "error": {
+            "code": error.code,
+            "message": error.message,
+            "requestId": request_id,
+            "target": path,
+        }
+    }
+    return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def _oauth_error(status: int, error: str, description: str) -> Response:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, _, secret = decoded.partition(":")
+    # RFC 6749 §2.3.1: id and secret are form-encoded before going into Basic auth.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def _require_id(value: str) -> None:
+    if not _ID.fullmatch(value):
+        raise ValueError(f"{value!r} does not match {ID_RULE}")
+
+
+def _require_status(status: str) -> None:
+    if status not in EXECUTION_STATUSES:
+        raise ValueError(f"status must be one of {EXECUTION_STATUSES}, got {status!r}")
+
+
+def _sorted_executions(group: _ResourceGroup) -> list[_Execution]:
+    # The API has no ordering parameter; a stable order makes $skip paging reliable.
+    return sorted(group.executions.values(), key=lambda e: (e.created_at, e.id))
+
+
+def _find(ctx: _Context, execution_id: str) -> _Execution:
+    execution = ctx.group.executions.get(execution_id)
+    if execution is None:
+        raise _ApiError(
+            404,
+            CODE_NOT_FOUND,
+            f"Execution {execution_id} not found in resource group {ctx.group_name}",
+        )
+    return execution
+
+
+def _first_at(phases: Sequence[_Phase], wanted: Callable[[_Phase], bool]) -> str | None:
+    return next((_rfc3339(p.at) for p in phases if wanted(p)), None)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_request("Request body must be JSON") from None
+    if not isinstance(payload, dict):
+        raise _bad_request("Request body must be a JSON object")
+    return payload
+
+
+def _int_param(
+    query: Mapping[str, str],
+    name: str,
+    *,
+    default: int,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad_request(f"{name} must be an integer, got {raw!r}") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise _bad_request(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def _time_param(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    parsed = _parse_rfc3339(raw)
+    if parsed is None:
+        raise _bad_request(
+            f"{name} must be an RFC 3339 date-time (send '+' in an offset as %2B), got {raw!r}"
+        )
+    return parsed
+
+
+def _id_param(query: Mapping[str, str], name: str) -> str | None:
+    value = query.get(name)
+    if value is not None and not _ID.fullmatch(value):
+        raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
+    return value
+
+
+def _id_list_param(query: Mapping[str, str], name: str) -> list[str] | None:
+    """A comma-joined id list (``style: form, explode: false``), de-duplicated, in order."""
+    raw = query.get(name)
+    if raw is None:
+        return None
+    values = [value.strip() for value in raw.split(",") if value.strip()]
+    for value in values:
+        if not _ID.fullmatch(value):
+            raise _bad_request(f"{name} item {value!r} does not match {ID_RULE}")
+    return list(dict.fromkeys(values))
+
+
+def _select(query: Mapping[str, str]) -> bool:
+    value = query.get("$select")
+    if value is None:
+        return False
+    if value != "status":
+        raise _bad_request("$select supports only 'status'")
+    return True
+
+
+def _execution_filter(query: Mapping[str, str]) -> _ExecutionFilter:
+    status = query.get("status")
+    if status is not None and status not in EXECUTION_STATUSES:
+        raise _bad_request(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
+    executable_ids = _id_list_param(query, "executableIds")
+    return _ExecutionFilter(
+        status=status,
+        configuration_id=_id_param(query, "configurationId"),
+        scenario_id=_id_param(query, "scenarioId"),
+        executable_ids=frozenset(executable_ids) if executable_ids is not None else None,
+        schedule_id=_id_param(query, "executionScheduleId"),
+    )
+
+
+def _bulk_items(payload: dict[str, Any]) -> list[tuple[str, str]]:
+    items = payload.get("executions")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_ITEMS:
+        raise _bad_request(f"executions must be a list of 1 to {MAX_BULK_ITEMS} items")
+    parsed: list[tuple[str, str]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _bad_request("each item of executions must be an object")
+        item_id, target = item.get("id"), item.get("targetStatus")
+        if not isinstance(item_id, str) or not _ID.fullmatch(item_id):
+            raise _bad_request(f"item id {item_id!r} does not match {ID_RULE}")
+        if target not in {"STOPPED", "DELETED"}:
+            raise _bad_request(f"item {item_id}: targetStatus must be STOPPED or DELETED")
+        parsed.append((item_id, str(target)))
+    # The spec asks for unique items; we also refuse one id twice with different targets,
+    # whose outcome would depend on processing order.
+    if len({item_id for item_id, _ in parsed}) != len(parsed):
+        raise _bad_request("executions must not name the same id twice")
+    return parsed
+
+
+def _traceback_lines(phase: _Phase) -> list[_LogLine]:
+    texts = [
+        "Traceback (most recent call last):",
+        '  File "/app/train.py", line 87, in <module>',
+        "    trainer.fit()",
+        f"RuntimeError: {phase.message or 'execution failed'}",
+    ]
+    # Stamped just before the status change, one microsecond apart, so that paging by
+    # timestamp keeps them in order and the last line is the moment the run died.
+    last = len(texts) - 1
+    return [
+        _LogLine(phase.at - timedelta(microseconds=last - i), text, "main")
+        for i, text in enumerate(texts)
+    ]
+
+
+_MetricFilter = Callable[[list[dict[str, Any]]], bool]
+
+
+def _tag_filters(raw: str | None) -> list[_MetricFilter]:
+    """``name=value``, ``name!=value`` and bare ``name`` expressions, AND-ed."""
+    if not raw:
+        return []
+    return [_tag_filter(expression.strip()) for expression in raw.split(",") if expression.strip()]
+
+
+def _tag_filter(expression: str) -> _MetricFilter:
+    negate = "!=" in expression
+    name, _, value = expression.partition("!=" if negate else "=")
+    if not name:
+        raise _bad_request(f"Malformed tag filter {expression!r}")
+    has_value = "=" in expression
+
+    def matches(tags: list[dict[str, Any]]) -> bool:
+        found = any(
+            t.get("name") == name and (not has_value or t.get("value") == value) for t in tags
+        )
+        return not found if negate else found
+
+    return matches
+
+
+def _metric_selection(raw: str | None) -> frozenset[str] | None:
+    if raw is None:
+        return None
+    chosen = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = chosen - {"metrics", "tags", "customInfo", "*"}
+    if unknown:
+        raise _bad_request(
+            f"$select supports metrics, tags, customInfo or *, got {sorted(unknown)}"
+        )
+    return None if "*" in chosen else chosen
+
+
+def _metric_json(resource: _MetricResource, selected: frozenset[str] | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "executionId": resource.execution_id,
+        "createdAt": _rfc3339(resource.created_at),
+        "modifiedAt": _rfc3339(resource.modified_at),
+    }
+    parts = {"metrics": resource.metrics, "tags": resource.tags, "customInfo": resource.custom_info}
+    data.update({k: v for k, v in parts.items() if selected is None or k in selected})
+    return data
