@@ -86,9 +86,16 @@ async def serve(settings: Settings, role: str) -> None:
                 components.bolt, settings.slack_app_token.get_secret_value()
             )
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        if role in ("all", "worker"):
+            from bot.worker import Worker
+
+            worker = Worker(components)
+            worker.start()
         await stop.wait()
         log.info("shutting down")
     finally:
+        if worker is not None:
+            await worker.stop()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         server.should_exit = True

@@ -125,6 +125,7 @@ class Service:
             status=run.status,
             started_by=started_by,
             snapshot=run.raw,
+            status_since=run.modified_at,
         )
         return StartResult(run, card_ts)
 

@@ -14,11 +14,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import Components
+from bot.logpage import log_page_route
 
 log = logging.getLogger(__name__)
 
 
-def build_web(components: Components, *, extra_routes: list[Route] | None = None) -> Starlette:
+def build_web(
+    components: Components,
+    *,
+    extra_routes: list[Route] | None = None,
+    slack_endpoint: bool = True,
+) -> Starlette:
     slack_handler = AsyncSlackRequestHandler(components.bolt)
 
     async def slack_events(request: Request) -> Response:
@@ -37,12 +43,16 @@ def build_web(components: Components, *, extra_routes: list[Route] | None = None
     async def metrics(_request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    log_links = components.service.log_links
+    pages = [log_page_route(components.service, log_links)] if log_links is not None else []
     routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
+        *(extra_routes or []),  # first: a caller's route wins over a default one
+        *pages,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        *(extra_routes or []),
     ]
+    if slack_endpoint:
+        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from bot.app import Components, build
 from bot.http import RetryPolicy
-from bot.providers.aicore.simulator import AICoreSimulator
+from bot.providers.aicore.simulator import AICoreSimulator, ManualClock
 from bot.settings import Settings
 from tests.support.bolt import SIGNING_SECRET
 from tests.support.fake_slack import FakeSlack
@@ -56,7 +57,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def sim() -> AICoreSimulator:
-    simulator = AICoreSimulator(pending_seconds=5, running_seconds=60, stopping_seconds=2)
+    # The simulated clock starts at the real time: rows the bot stamps with its own clock
+    # (subscriptions, pending actions) and the runs' times then agree.
+    simulator = AICoreSimulator(
+        clock=ManualClock(datetime.now(UTC)),
+        pending_seconds=5,
+        running_seconds=60,
+        stopping_seconds=2,
+    )
     simulator.add_configuration("cfg-train", name="resnet-train", scenario_id="training")
     simulator.add_configuration("cfg-dies", name="will-die", scenario_id="training", outcome="DEAD")
     return simulator

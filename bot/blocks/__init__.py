@@ -222,6 +222,35 @@ def refusal_text(run: Run, action: Action, label: str) -> str:
     )
 
 
+def stop_then_delete_offer(run: Run, label: str) -> Blocks:
+    """A refused delete of a live run, with the way forward: stop it, delete it once stopped."""
+    return dicts(
+        [
+            SectionBlock(
+                text=MarkdownTextObject(text=f":warning: {refusal_text(run, 'delete', label)}")
+            ),
+            ActionsBlock(
+                block_id="stop_then_delete",
+                elements=[
+                    ButtonElement(
+                        text="Stop, then delete",
+                        action_id=ACTION_STOP_THEN_DELETE,
+                        value=run_ref(run),
+                        style="danger",
+                        confirm=ConfirmObject(
+                            title="Stop, then delete?",
+                            text=f"Stop `{run.id}` now and delete it as soon as it has stopped?",
+                            confirm="Stop and delete",
+                            deny="Cancel",
+                            style="danger",
+                        ),
+                    )
+                ],
+            ),
+        ]
+    )
+
+
 def confirmation_blocks(
     *,
     action: Action,
@@ -397,19 +426,24 @@ def logs_blocks(
     return dicts(blocks)
 
 
-def _code_sections(text: str) -> list[Block]:
-    sections: list[Block] = []
-    chunk: list[str] = []
+def _chunks(lines: Sequence[str], limit: int) -> list[str]:
+    """Join lines into texts of at most ``limit`` characters (a single longer line is cut)."""
+    chunks: list[str] = []
+    current: list[str] = []
     size = 0
-    for line in text.splitlines():
-        if size + len(line) + 1 > SECTION_LIMIT - 10 and chunk:
-            sections.append(_code("\n".join(chunk)))
-            chunk, size = [], 0
-        chunk.append(line)
+    for line in (clip(line, limit) for line in lines):
+        if current and size + len(line) + 1 > limit:
+            chunks.append("\n".join(current))
+            current, size = [], 0
+        current.append(line)
         size += len(line) + 1
-    if chunk:
-        sections.append(_code("\n".join(chunk)))
-    return sections
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _code_sections(text: str) -> list[Block]:
+    return [_code(chunk) for chunk in _chunks(text.splitlines(), SECTION_LIMIT - 10)]
 
 
 def _code(text: str) -> SectionBlock:
@@ -437,3 +471,86 @@ def logs_modal(
         "close": PlainTextObject(text="Close").to_dict(),
         "blocks": blocks,
     }
+
+
+# -- what the poller announces -------------------------------------------------------------------
+
+PENDING_HINT = (
+    "Runs stuck in PENDING or UNKNOWN usually miss the object-store secret `default` or the "
+    "docker-registry secret of the resource group."
+)
+
+
+def transition_text(run: Run, previous: str | None, label: str) -> str:
+    was = f" (was {previous})" if previous else ""
+    text = f"{STATUS_EMOJI[run.lifecycle]} {label} `{run.id}` is now *{run.status}*{was}"
+    if run.status_message:
+        text += f"\n> {clip(run.status_message, 500)}"
+    return text
+
+
+def deleted_text(run_id: str, label: str) -> str:
+    return f":wastebasket: {label} `{run_id}` no longer exists: it was deleted."
+
+
+def alert_blocks(
+    run: Run,
+    *,
+    label: str,
+    kind: str,
+    waited_seconds: float | None = None,
+    entries: Sequence[LogEntry] | None = None,
+    logs_problem: str | None = None,
+    link: str | None = None,
+) -> Blocks:
+    """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast."""
+    if kind == "dead":
+        head = f":rotating_light: *{label} run `{run.id}` is {run.status}*{_titled(run)}"
+    else:
+        minutes = int((waited_seconds or 0) // 60)
+        head = (
+            f":hourglass: *{label} run `{run.id}` has been {run.status} for {minutes} min*"
+            f"{_titled(run)}\n{PENDING_HINT}"
+        )
+    parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
+    if run.status_message:
+        parts.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(f"*Status message*\n> {run.status_message}", 3000)
+                )
+            )
+        )
+    if entries:
+        parts.append(SectionBlock(text=MarkdownTextObject(text=f"*Last {len(entries)} log lines*")))
+        parts += _code_sections(log_text(entries, budget=6000))
+    elif logs_problem:
+        parts.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=clip(f"Logs could not be fetched: {logs_problem}", 3000)
+                    )
+                ]
+            )
+        )
+    if link:
+        parts.append(SectionBlock(text=MarkdownTextObject(text=f"<{link}|Open the full logs>")))
+    else:
+        parts.append(
+            ActionsBlock(
+                block_id=f"alert:{kind}",
+                elements=[ButtonElement(text="Logs", action_id=ACTION_LOGS, value=run_ref(run))],
+            )
+        )
+    return dicts(parts)
+
+
+def digest_blocks(title: str, lines: Sequence[str], *, limit: int = 40) -> Blocks:
+    shown = list(lines[:limit])
+    if len(lines) > limit:
+        shown.append(f"…and {len(lines) - limit} more")
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(title, 3000)))]
+    for chunk in _chunks([f"• {line}" for line in shown], SECTION_LIMIT):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
+    return dicts(blocks)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select, update
 
@@ -19,6 +19,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+
+
+@overload
+def aware(moment: None) -> None: ...
+
+
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands timestamps back naive; everything we stored was UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -27,8 +35,9 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 class Store:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
+        self.clock = clock  # tests share the simulator's clock with the store
 
     # -- follows -----------------------------------------------------------------------------
 
@@ -44,9 +53,10 @@ class Store:
         status: str | None,
         started_by: str | None = None,
         snapshot: dict[str, Any] | None = None,
+        status_since: datetime | None = None,
     ) -> Follow:
         """Make ``channel`` follow a run with the card at ``card_ts`` (a newer card wins)."""
-        now = utcnow()
+        now = self.clock()
         async with self.db.session() as session, session.begin():
             existing = await session.scalar(
                 select(Follow).where(
@@ -59,6 +69,7 @@ class Store:
             if existing is not None:
                 if card_ts is not None:
                     existing.card_ts = card_ts
+                existing.finished = False  # followed again: poll it until final once more
                 existing.updated_at = now
                 return existing
             row = Follow(
@@ -70,8 +81,9 @@ class Store:
                 origin=origin,
                 started_by=started_by,
                 announced_status=status,
-                status_since=now if status else None,
+                status_since=(status_since or now) if status else None,
                 pending_alerted=False,
+                finished=False,
                 snapshot=snapshot or {},
                 created_at=now,
                 updated_at=now,
@@ -113,7 +125,7 @@ class Store:
                     Follow.run_id == run_id,
                     Follow.channel == channel,
                 )
-                .values(delete_when_stopped_by=user_id, updated_at=utcnow())
+                .values(delete_when_stopped_by=user_id, updated_at=self.clock())
             )
             return bool(getattr(result, "rowcount", 0))
 
@@ -140,7 +152,7 @@ class Store:
             )
             if row is None:
                 row = Subscription(
-                    provider=provider, scope=scope, channel=channel, created_at=utcnow()
+                    provider=provider, scope=scope, channel=channel, created_at=self.clock()
                 )
                 session.add(row)
             row.scenario = scenario
@@ -188,7 +200,7 @@ class Store:
         channel: str,
     ) -> str:
         token = secrets.token_urlsafe(16)
-        now = utcnow()
+        now = self.clock()
         async with self.db.session() as session, session.begin():
             session.add(
                 PendingAction(
@@ -207,7 +219,7 @@ class Store:
 
     async def claim_pending_action(self, token: str) -> PendingAction | None:
         """Take a pending action exactly once: a double click or a second replica gets None."""
-        now = utcnow()
+        now = self.clock()
         async with self.db.session() as session, session.begin():
             result = await session.execute(
                 update(PendingAction)
@@ -225,4 +237,3 @@ class Store:
     async def peek_pending_action(self, token: str) -> PendingAction | None:
         async with self.db.session() as session:
             return await session.get(PendingAction, token)
-

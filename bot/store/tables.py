@@ -4,6 +4,7 @@
 - ``subscriptions``: channels that follow every run of a scope (resource group).
 - ``outbox``: messages still to deliver; the poller writes them in the same transaction as the
   status it announces, delivery marks them sent only after Slack accepted them.
+- ``worker_state``: the worker's leader lease and when the last poll cycle ran.
 - ``pending_actions``: bulk stop/delete waiting for the user's Confirm (too many ids for a
   button's 2000-character value).
 """
@@ -41,6 +42,8 @@ class Follow(Base):
     pending_alerted: Mapped[bool] = mapped_column(Boolean, default=False)
     delete_when_stopped_by: Mapped[str | None] = mapped_column(String(32))
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # True once the run is final and announced (and no delete is pending): not polled any more.
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -75,6 +78,18 @@ class OutboxMessage(Base):
     in_flight_since: Mapped[datetime | None]
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class WorkerState(Base):
+    """Small keyed state of the worker role: the leader lease and the last poll cycle."""
+
+    __tablename__ = "worker_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    expires_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 class PendingAction(Base):

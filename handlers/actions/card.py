@@ -41,6 +41,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         await _logs(deps, body, respond, client)
 
+    async def on_stop_then_delete(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
+    ) -> None:
+        await ack()
+        await answering_errors(respond, _stop_then_delete(deps, body, respond))
+
+    app.action(blocks.ACTION_STOP_THEN_DELETE)(on_stop_then_delete)
     app.action(blocks.ACTION_STOP)(on_stop)
     app.action(blocks.ACTION_DELETE)(on_delete)
     app.action(blocks.ACTION_REFRESH)(on_refresh)
@@ -100,6 +107,54 @@ def _clicked_card(body: dict[str, Any]) -> tuple[str | None, str | None]:
     container = body.get("container") or {}
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
     return channel, container.get("message_ts")
+
+
+async def _stop_then_delete(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:
+    """Stop now; the poller deletes the run once it sees it stopped (kept in the database)."""
+    user = body["user"]["id"]
+    run, provider_name, scope, run_id = await _current(deps, body)
+    provider = deps.service.provider(provider_name)
+    if run is None:
+        await private(respond, f"{provider.label} `{run_id}` no longer exists.", replace=True)
+        return
+    if provider.allows(run.status, "delete"):
+        outcomes = await deps.service.act(provider_name, scope, [run.id], "delete")
+        await private(
+            respond,
+            blocks=blocks.outcome_blocks(
+                action="delete", label=provider.label, user_id=user, outcomes=outcomes
+            ),
+            replace=True,
+        )
+        await deps.service.refresh_cards(provider_name, scope, run.id, deleted_by=user)
+        return
+    if provider.allows(run.status, "stop"):
+        outcomes = await deps.service.act(provider_name, scope, [run.id], "stop")
+        if not outcomes or not outcomes[0].ok:
+            await private(
+                respond,
+                blocks=blocks.outcome_blocks(
+                    action="stop", label=provider.label, user_id=user, outcomes=outcomes
+                ),
+            )
+            return
+    channel = _clicked_card(body)[0] or ""
+    if (
+        await deps.store.get_follow(
+            provider=provider_name, scope=scope, run_id=run.id, channel=channel
+        )
+        is None
+    ):
+        await deps.service.post_card(run, channel=channel, started_by=None, origin="watch")
+    await deps.store.mark_delete_when_stopped(
+        provider=provider_name, scope=scope, run_id=run.id, channel=channel, user_id=user
+    )
+    await private(
+        respond,
+        f":octagonal_sign: Stopping {provider.label} `{run.id}`; I will delete "
+        "it once it has stopped. Its card in this channel follows it.",
+        replace=True,
+    )
 
 
 async def _refresh(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:

@@ -13,7 +13,7 @@ from bot import blocks
 from bot.commands import Command, parse_aicore
 from bot.deps import Deps
 from bot.errors import InputError
-from bot.providers.base import Action
+from bot.providers.base import Action, Lifecycle
 from handlers.common import answering_errors, private
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,15 @@ async def _stop_or_delete(
         # One stop needs no confirmation (the interface asks for one from two runs on).
         await _stop_one(deps, cmd, command, respond, assessment)
         return
+    if action == "delete" and len(cmd.ids) == 1 and assessment.ineligible:
+        run, _why = assessment.ineligible[0]
+        if run.lifecycle in (Lifecycle.QUEUED, Lifecycle.RUNNING):
+            await private(
+                respond,
+                blocks.refusal_text(run, "delete", LABEL),
+                blocks.stop_then_delete_offer(run, LABEL),
+            )
+            return
     if not assessment.eligible:
         await private(
             respond,

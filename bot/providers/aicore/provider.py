@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from bot.providers.aicore.client import AICoreClient, ItemOutcome, log_window_start
 from bot.providers.aicore.models import DELETABLE, STOPPABLE, Execution, LogLine
@@ -34,6 +35,9 @@ class AICoreProvider:
     def allows(self, status: str, action: Action) -> bool:
         allowed = STOPPABLE if action == "stop" else DELETABLE
         return status.upper() in allowed
+
+    def run_from_snapshot(self, scope: str, snapshot: dict[str, Any]) -> Run:
+        return self.to_run(scope, Execution.model_validate(snapshot))
 
     def to_run(self, scope: str, execution: Execution) -> Run:
         return Run(
@@ -84,7 +88,8 @@ class AICoreProvider:
             run.scope,
             run.id,
             start=log_window_start(execution),
-            end=before,
+            # The API's `end` is inclusive: stop just short of the oldest line already shown.
+            end=before - timedelta(microseconds=1) if before is not None else None,
             top=lines,
             order="desc",
         )

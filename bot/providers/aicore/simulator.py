@@ -526,6 +526,10 @@ class AICoreSimulator:
         wanted = method.upper()
         return [r for r in self.requests if r.method == wanted and (path is None or r.path == path)]
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault that has not fired yet (an outage ends)."""
+        self._faults.clear()
+
     def execution_status(self, execution_id: str, resource_group: str = "default") -> str | None:
         """Current status, or None if the execution is deleted or unknown."""
         group = self._groups.get(resource_group)

@@ -1,0 +1,340 @@
+"""Following runs: the poller and delivery, cycle by cycle, against the simulator and fake Slack.
+
+The bot's real components are wired to the AI Core simulator (in-process) and the fake Slack
+Web API (over HTTP on 127.0.0.1). Each test drives poll cycles and delivery explicitly, so the
+assertions are about what a channel sees after each step, with no sleeps.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.delivery import Delivery
+from bot.poller import Poller, PollerConfig
+from bot.store.tables import OutboxMessage, WorkerState
+from tests.support.bolt import Slack, buttons, flatten
+
+CHANNEL = "C123"
+
+
+class World:
+    def __init__(self, wired, fake_slack, sim, *, pending_alert: float = 900) -> None:
+        self.components = wired
+        wired.store.clock = sim.clock.now  # one clock for the bot's rows and the runs' times
+        self.fake, self.served = fake_slack
+        self.sim = sim
+        self.slack = Slack(wired, self.fake, self.served, sim)
+        self.poller = Poller(
+            providers=wired.providers,
+            db=wired.db,
+            config=PollerConfig(interval_seconds=30, pending_alert_seconds=pending_alert),
+            clock=sim.clock.now,
+        )
+        self.delivery = Delivery(
+            db=wired.db,
+            slack=wired.slack,
+            providers=wired.providers,
+            log_links=wired.service.log_links,
+            post_interval=0.0,
+            clock=sim.clock.now,
+        )
+
+    async def step(self, seconds: float = 0.0):
+        """Time passes, one poll cycle runs, and everything due is delivered."""
+        if seconds:
+            self.sim.clock.advance(seconds)
+        report = await self.poller.cycle()
+        while await self.delivery.drain():
+            pass
+        return report
+
+    async def start(self, configuration: str = "cfg-train") -> tuple[str, str]:
+        await self.slack.command(f"start {configuration}")
+        await self.fake.wait_for(lambda: self.top_level())
+        card = self.top_level()[0]
+        return card.text.split()[2], card.ts
+
+    def top_level(self):
+        return [m for m in self.fake.messages(CHANNEL, include_replies=False) if not m.ephemeral]
+
+    def thread(self, card_ts: str):
+        return self.fake.thread(CHANNEL, card_ts)
+
+    def card(self, card_ts: str):
+        return next(m for m in self.fake.messages(CHANNEL) if m.ts == card_ts)
+
+
+@pytest.fixture
+def world(wired, fake_slack, sim) -> World:
+    return World(wired, fake_slack, sim)
+
+
+async def test_each_transition_is_announced_once_over_many_cycles(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    for _ in range(3):
+        await world.step(1)  # still PENDING: nothing to say
+    assert world.thread(card_ts) == []
+
+    await world.step(5)  # PENDING -> RUNNING
+    for _ in range(5):
+        await world.step(1)
+    await world.step(60)  # RUNNING -> COMPLETED
+    for _ in range(5):
+        await world.step(10)
+
+    replies = [m.text for m in world.thread(card_ts)]
+    assert len(replies) == 2
+    assert "is now *RUNNING* (was PENDING)" in replies[0]
+    assert "is now *COMPLETED* (was RUNNING)" in replies[1]
+    card = world.card(card_ts)
+    assert "COMPLETED" in card.text and "run_delete" in buttons(card.blocks)
+    assert len(world.top_level()) == 1  # one card, updated in place
+    assert card.updates >= 2
+
+
+async def test_poll_cost_is_one_list_call_per_scope_not_per_run(world: World) -> None:
+    for _ in range(3):
+        await world.start()
+        world.fake.clear_calls()
+    before = len(world.sim.requests)
+    await world.step(1)
+    calls = [r for r in world.sim.requests[before:]]
+    assert [(r.method, r.path) for r in calls] == [("GET", "/lm/executions")]
+
+
+async def test_dead_run_alerts_the_channel_with_logs_and_a_logs_button(world: World) -> None:
+    run_id, card_ts = await world.start("cfg-dies")
+    world.sim.add_logs(run_id, ["loading shards", "CUDA out of memory"])
+    await world.step(6)
+    await world.step(60)  # RUNNING -> DEAD
+    alerts = [m for m in world.thread(card_ts) if m.reply_broadcast]
+    assert len(alerts) == 1
+    text = flatten(alerts[0].blocks)
+    assert "is DEAD" in text and "CUDA out of memory" in text
+    assert "run_logs" in buttons(alerts[0].blocks)
+    # The status message AI Core gave is quoted.
+    assert "Status message" in text
+    await world.step(10)
+    assert len([m for m in world.thread(card_ts) if m.reply_broadcast]) == 1
+
+
+async def test_dead_alert_links_to_the_signed_log_page_with_public_url(
+    sim, fake_slack, database_url
+) -> None:
+    import httpx
+
+    from bot.app import build
+    from tests.conftest import FAST_RETRY, bot_settings
+
+    _fake, served = fake_slack
+    settings = bot_settings(
+        slack_url=served.url,
+        aicore_url="http://aicore.sim",
+        database_url=database_url,
+        public_url="https://bot.example",
+    )
+    components = await build(
+        settings,
+        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app)),
+        retry=FAST_RETRY,
+    )
+    try:
+        world = World(components, fake_slack, sim)
+        run_id, card_ts = await world.start("cfg-dies")
+        await world.step(6)
+        await world.step(60)
+        alert = next(m for m in world.thread(card_ts) if m.reply_broadcast)
+        text = flatten(alert.blocks)
+        assert f"https://bot.example/logs/aicore/default/{run_id}?exp=" in text
+        assert "&sig=" in text
+    finally:
+        await components.aclose()
+
+
+async def test_pending_too_long_alerts_once(wired, fake_slack, sim) -> None:
+    world = World(wired, fake_slack, sim, pending_alert=120)
+    sim.add_configuration("cfg-stuck", name="stuck", outcome="PENDING_FOREVER")
+    _run_id, card_ts = await world.start("cfg-stuck")
+    await world.step(60)
+    assert world.thread(card_ts) == []
+    await world.step(61)
+    for _ in range(4):
+        await world.step(60)
+    alerts = [m for m in world.thread(card_ts) if m.reply_broadcast]
+    assert len(alerts) == 1
+    assert "has been PENDING for 2 min" in flatten(alerts[0].blocks)
+    assert "object-store secret" in flatten(alerts[0].blocks)
+
+
+async def test_ai_core_outage_during_polls_loses_and_repeats_nothing(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    world.sim.inject_fault(status=500, method="GET", path_prefix="/lm/executions", times=100)
+    report = await world.step(6)  # RUNNING now, but AI Core answers 500 (after retries)
+    assert report.failed_scopes == ["aicore/default"]
+    world.sim.clear_faults()
+    world.sim.inject_fault(
+        status=429, method="GET", path_prefix="/lm/executions", times=100, retry_after=0.01
+    )
+    assert (await world.step(1)).failed_scopes == ["aicore/default"]
+    assert world.thread(card_ts) == []
+    world.sim.clear_faults()
+    await world.step(1)
+    await world.step(1)
+    replies = world.thread(card_ts)
+    assert len(replies) == 1 and "RUNNING" in replies[0].text
+
+
+async def test_slack_429_and_500_delay_a_message_but_it_arrives_once(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    world.fake.fail("chat.postMessage", status=429, retry_after=1, times=1)
+    world.fake.fail("chat.postMessage", status=500, times=1)
+    await world.step(6)
+    for _ in range(3):
+        world.sim.clock.advance(600)  # past the delivery backoff
+        while await world.delivery.drain():
+            pass
+    replies = world.thread(card_ts)
+    assert len(replies) == 1 and "RUNNING" in replies[0].text
+
+
+async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    world.sim.clock.advance(6)
+    await world.poller.cycle()
+    async with world.components.db.session() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "thread"))
+    assert row is not None
+    # The worker posted it and died before recording the delivery:
+    now = world.sim.clock.now()
+    async with world.components.db.session() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row.id).values(in_flight_since=now)
+        )
+    await world.components.slack.chat_postMessage(
+        channel=CHANNEL,
+        thread_ts=card_ts,
+        text=row.payload["text"],
+        metadata={"event_type": "chatops_outbox", "event_payload": {"outbox_id": row.id}},
+    )
+    # A new worker starts and delivers.
+    fresh = Delivery(
+        db=world.components.db,
+        slack=world.components.slack,
+        providers=world.components.providers,
+        post_interval=0.0,
+        clock=world.sim.clock.now,
+    )
+    while await fresh.drain():
+        pass
+    assert len(world.thread(card_ts)) == 1
+    async with world.components.db.session() as session:
+        row = await session.get(OutboxMessage, row.id)
+    assert row is not None and row.delivered_at is not None and row.sent_ts
+
+
+async def test_subscription_cards_new_runs_started_outside_slack(world: World) -> None:
+    old = world.sim.add_execution(configuration_id="cfg-train", status="COMPLETED")
+    world.sim.clock.advance(300)
+    await world.slack.command("subscribe")
+    assert "subscribed this channel" in await world.slack.reply_text()
+    world.sim.clock.advance(120)
+    new = world.sim.add_execution(configuration_id="cfg-train")
+    await world.step(1)
+    cards = [m for m in world.top_level() if m.blocks and "Stop" in str(m.blocks)]
+    assert [new in c.text for c in cards] == [True]
+    assert not [m for m in world.top_level() if old in m.text]
+    await world.step(6)
+    card = next(m for m in world.top_level() if new in m.text)
+    assert "RUNNING" in world.thread(card.ts)[0].text
+
+
+async def test_subscription_with_only_dead_tells_only_deaths(world: World) -> None:
+    await world.slack.command("subscribe only=DEAD")
+    await world.slack.replies()
+    world.sim.clock.advance(120)
+    fine = world.sim.add_execution(configuration_id="cfg-train")
+    dies = world.sim.add_execution(configuration_id="cfg-dies")
+    for _ in range(3):
+        await world.step(40)
+    posted = [m for m in world.top_level() if "subscribed" not in m.text]
+    assert len(posted) == 1
+    assert dies in flatten(posted[0].blocks) and fine not in flatten(posted[0].blocks)
+
+
+async def test_a_burst_becomes_one_digest(world: World) -> None:
+    await world.slack.command("subscribe")
+    await world.slack.replies()
+    world.sim.clock.advance(120)
+    ids = [world.sim.add_execution(configuration_id="cfg-dies") for _ in range(12)]
+    await world.step(1)
+    world.fake.clear_calls()
+    await world.step(6)  # all 12 go RUNNING in one cycle
+    posts = world.fake.calls_to("chat.postMessage")
+    assert len(posts) == 1 and "12 AI Core status changes" in posts[0].args["text"]
+    assert len(world.fake.calls_to("chat.update")) == 12  # every card still moves
+    for run_id in ids:
+        assert any(run_id in line for line in [flatten(posts[0].args["blocks"])])
+
+
+async def test_after_a_long_outage_each_channel_gets_one_catch_up_summary(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    await world.step(1)
+    async with world.components.db.session() as session:
+        assert await session.get(WorkerState, "polled:aicore:default") is not None
+    world.fake.clear_calls()
+    await world.step(3 * 3600)  # the worker was down for hours: PENDING -> ... -> COMPLETED
+    posts = world.fake.calls_to("chat.postMessage")
+    assert len(posts) == 1 and "Catch-up" in posts[0].args["text"]
+    assert "COMPLETED" in world.card(card_ts).text
+    await world.step(30)
+    assert len(world.fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_stop_then_delete_deletes_once_stopped(world: World) -> None:
+    run_id, card_ts = await world.start()
+    await world.step(6)  # RUNNING
+    await world.slack.command(f"delete {run_id}")
+    answer = (await world.slack.replies())[0]
+    assert "stop it first" in flatten(answer)
+    value = buttons(answer["blocks"])["run_stop_then_delete"]["value"]
+    await world.slack.click("run_stop_then_delete", value, ephemeral=True)
+    assert "will delete it once it has stopped" in flatten((await world.slack.replies())[0])
+    await world.step(1)  # STOPPING
+    assert world.sim.execution_status(run_id) == "STOPPING"
+    await world.step(3)  # STOPPED: the poller sees it and deletes it
+    assert world.sim.execution_status(run_id) is None
+    assert any("Deleted" in m.text for m in world.thread(card_ts))
+
+
+async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
+    sim, fake_slack, database_url
+) -> None:
+    """Over real HTTP with a short read timeout: a hanging AI Core costs one cycle, no message."""
+    import httpx
+
+    from bot.app import build
+    from tests.conftest import FAST_RETRY, bot_settings
+    from tests.support.servers import ServedApp
+
+    with ServedApp(sim.app) as sim_server:
+        _fake, served = fake_slack
+        settings = bot_settings(
+            slack_url=served.url, aicore_url=sim_server.url, database_url=database_url
+        )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(0.3))
+        components = await build(settings, http=http, retry=FAST_RETRY)
+        try:
+            world = World(components, fake_slack, sim)
+            _run_id, card_ts = await world.start()
+            sim.inject_fault(
+                status=0, method="GET", path_prefix="/lm/executions", times=3, delay=2.0
+            )
+            report = await world.step(6)
+            assert report.failed_scopes == ["aicore/default"]
+            assert world.thread(card_ts) == []
+            await world.step(1)
+            replies = world.thread(card_ts)
+            assert len(replies) == 1 and "RUNNING" in replies[0].text
+        finally:
+            await components.aclose()
