@@ -11,7 +11,7 @@ processes can run for availability.
 from __future__ import annotations
 
 import logging
-import uuid
+import socket
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from bot import blocks, metrics
 from bot.errors import NotFoundError, ProviderError
@@ -32,6 +33,7 @@ from bot.store.tables import Follow, OutboxMessage, Subscription, WorkerState
 log = logging.getLogger(__name__)
 
 LEASE_KEY = "poller-lease"
+LEASE_MIN_SECONDS = 10.0
 # A run that a command just started may not be in the list yet; give it this long.
 NEW_RUN_GRACE = timedelta(seconds=120)
 # Runs created this long before a subscription still count as "new" for it (clock skew).
@@ -80,7 +82,9 @@ class Poller:
         self.db = db
         self.config = config
         self.clock = clock
-        self.worker_id = worker_id or uuid.uuid4().hex[:12]
+        # Stable per host: a worker restarted after a crash takes its own lease back at once
+        # instead of waiting for it to expire.
+        self.worker_id = worker_id or socket.gethostname()[:64]
         self.deletions_due: list[tuple[str, str, str, str]] = []
 
     async def cycle(self) -> CycleReport:
@@ -103,7 +107,11 @@ class Poller:
                     log.warning("poll of %s/%s failed: %s", provider_name, scope, exc.user_text())
                     report.failed_scopes.append(f"{provider_name}/{scope}")
                     continue
-            await self._apply(provider, scope, {run.id: run for run in runs}, now, report)
+            try:
+                await self._apply(provider, scope, {run.id: run for run in runs}, now, report)
+            except StaleDataError:
+                # Another worker recorded these transitions first; its messages are the ones.
+                log.warning("poll of %s/%s lost a race with another worker", provider_name, scope)
         report.messages += await self._run_deletions(now)
         return report
 
@@ -188,7 +196,7 @@ class Poller:
 
     async def _hold_lease(self, now: datetime) -> bool:
         """Take or renew the poller lease; another live worker holding it means: skip."""
-        expires = now + timedelta(seconds=max(30.0, 3 * self.config.interval_seconds))
+        expires = now + timedelta(seconds=max(LEASE_MIN_SECONDS, 3 * self.config.interval_seconds))
         async with self.db.session() as session, session.begin():
             result = await session.execute(
                 update(WorkerState)
@@ -360,7 +368,7 @@ class Poller:
             + (f": {blocks.clip(run.status_message, 200)}" if run.status_message else "")
             if kind == "dead"
             else f":hourglass: `{run.id}` has been *{run.status}* for "
-            f"{int((waited or 0) // 60)} min"
+            f"{blocks.duration(waited or 0)}"
         )
         return _Announcement(
             follow.channel,

@@ -102,31 +102,38 @@ class Service:
     async def post_card(
         self, run: Run, *, channel: str, started_by: str | None, origin: str
     ) -> StartResult:
-        """Post the run's card in ``channel`` and make the channel follow the run."""
+        """Make ``channel`` follow the run, then post its card there.
+
+        The follow is stored first: a crash after the post can leave a card the bot does not
+        update, but never a run nobody follows.
+        """
         label = self.provider(run.provider).label
-        try:
-            response = await self.slack.chat_postMessage(
-                channel=channel,
-                text=blocks.fallback_text(run, label),
-                blocks=self.card(run, started_by=started_by),
-            )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown_error"))
-            log.warning("could not post the card of %s in %s: %s", run.id, channel, error)
-            return StartResult(run, None, _slack_problem(error))
-        card_ts = str(response["ts"])
-        await self.store.follow(
+        follow = await self.store.follow(
             provider=run.provider,
             scope=run.scope,
             run_id=run.id,
             channel=channel,
-            card_ts=card_ts,
+            card_ts=None,
             origin=origin,
             status=run.status,
             started_by=started_by,
             snapshot=run.raw,
             status_since=run.modified_at,
         )
+        try:
+            response = await self.slack.chat_postMessage(
+                channel=channel,
+                text=blocks.fallback_text(run, label),
+                blocks=self.card(run, started_by=started_by or follow.started_by),
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            log.warning("could not post the card of %s in %s: %s", run.id, channel, error)
+            if follow.card_ts is None:
+                await self.store.unfollow(follow.id)  # nowhere to tell: do not follow
+            return StartResult(run, None, _slack_problem(error))
+        card_ts = str(response["ts"])
+        await self.store.set_card(follow.id, card_ts)
         return StartResult(run, card_ts)
 
     async def update_card(

@@ -481,6 +481,16 @@ PENDING_HINT = (
 )
 
 
+def duration(seconds: float) -> str:
+    """'45 s', '16 min', '2 h 5 min': how long, in words a reader takes in at a glance."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
 def transition_text(run: Run, previous: str | None, label: str) -> str:
     was = f" (was {previous})" if previous else ""
     text = f"{STATUS_EMOJI[run.lifecycle]} {label} `{run.id}` is now *{run.status}*{was}"
@@ -507,10 +517,9 @@ def alert_blocks(
     if kind == "dead":
         head = f":rotating_light: *{label} run `{run.id}` is {run.status}*{_titled(run)}"
     else:
-        minutes = int((waited_seconds or 0) // 60)
         head = (
-            f":hourglass: *{label} run `{run.id}` has been {run.status} for {minutes} min*"
-            f"{_titled(run)}\n{PENDING_HINT}"
+            f":hourglass: *{label} run `{run.id}` has been {run.status} for "
+            f"{duration(waited_seconds or 0)}*{_titled(run)}\n{PENDING_HINT}"
         )
     parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
     if run.status_message:

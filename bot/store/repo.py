@@ -91,6 +91,19 @@ class Store:
             session.add(row)
         return row
 
+    async def set_card(self, follow_id: int, card_ts: str) -> None:
+        async with self.db.session() as session, session.begin():
+            follow = await session.get(Follow, follow_id)
+            if follow is not None:
+                follow.card_ts = card_ts
+                follow.updated_at = self.clock()
+
+    async def unfollow(self, follow_id: int) -> None:
+        async with self.db.session() as session, session.begin():
+            follow = await session.get(Follow, follow_id)
+            if follow is not None:
+                await session.delete(follow)
+
     async def get_follow(
         self, *, provider: str, scope: str, run_id: str, channel: str
     ) -> Follow | None:

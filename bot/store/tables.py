@@ -44,8 +44,12 @@ class Follow(Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # True once the run is final and announced (and no delete is pending): not polled any more.
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optimistic locking: two pollers can never both announce the same transition.
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's own API
 
 
 class Subscription(Base):

@@ -177,6 +177,7 @@ class FakeSlack:
         self._views: dict[str, dict[str, Any]] = {}
         self._home_views: dict[str, str] = {}  # user_id -> App Home view_id
         self._failures: dict[str, deque[_Failure]] = {}
+        self._late: dict[str, deque[float]] = {}
         self._not_in_channel: set[str] = set()
         self._ts_counter = 0
         self._view_counter = 0
@@ -327,6 +328,17 @@ class FakeSlack:
             for _ in range(times):
                 queue.append(_Failure(status=status, retry_after=retry_after, error=error))
 
+    def answer_late(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """Process the next ``times`` calls of ``method`` at once but answer ``seconds`` later.
+
+        Slack has the message while the caller still waits: a caller that dies meanwhile
+        never learns that its post went through.
+        """
+        with self._lock:
+            queue = self._late.setdefault(method, deque())
+            for _ in range(times):
+                queue.append(seconds)
+
     def not_in_channel(self, channel: str) -> None:
         """The bot is not a member of ``channel`` until it calls ``conversations.join``.
 
@@ -387,7 +399,11 @@ class FakeSlack:
                 result = handler(copy.deepcopy(args))
             except _SlackError as exc:
                 return self._answer_error(call, exc.error)
-            return JSONResponse({"ok": True, **result})
+            late = self._late.get(method)
+            delay = late.popleft() if late else 0.0
+        if delay:
+            await asyncio.sleep(delay)
+        return JSONResponse({"ok": True, **result})
 
     async def _response_endpoint(self, request: Request) -> Response:
         response_id: int = request.path_params["response_id"]

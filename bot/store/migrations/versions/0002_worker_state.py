@@ -1,4 +1,4 @@
-"""Worker state (leader lease, last poll cycle) and follows.finished.
+"""Worker state (leader lease, last poll cycle); follows.finished and follows.version.
 
 Revision ID: 0002
 Revises: 0001
@@ -27,11 +27,15 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("finished", sa.Boolean, nullable=False, server_default=sa.false())
         )
+        batch.add_column(
+            sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1"))
+        )
         batch.create_index("ix_follows_scope_open", ["provider", "scope", "finished"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("follows") as batch:
         batch.drop_index("ix_follows_scope_open")
+        batch.drop_column("version")
         batch.drop_column("finished")
     op.drop_table("worker_state")
