@@ -25,6 +25,8 @@ from bot.loglinks import LogLinks, derive_key
 from bot.providers.aicore.client import AICoreClient
 from bot.providers.aicore.provider import AICoreProvider
 from bot.providers.base import Provider
+from bot.providers.bria.client import BriaClient
+from bot.providers.bria.provider import BriaProvider
 from bot.service import Service
 from bot.settings import Settings
 from bot.store.db import Database
@@ -72,10 +74,16 @@ def build_providers(
     if credentials is not None:
         client = AICoreClient(credentials=credentials, http=http, retry=retry)
         providers["aicore"] = AICoreProvider(client)
+    if settings.bria_api_token is not None:
+        bria = BriaClient(
+            token=settings.bria_api_token, base_url=settings.bria_base_url, http=http, retry=retry
+        )
+        providers["bria"] = BriaProvider(bria)
     if not providers:
         raise ConfigError(
-            "No AI Core credentials: set AICORE_SERVICE_KEY (or AICORE_CLIENT_ID, "
-            "AICORE_CLIENT_SECRET, AICORE_AUTH_URL and AICORE_BASE_URL, or VCAP_SERVICES)"
+            "No provider credentials: set AICORE_SERVICE_KEY (or AICORE_CLIENT_ID, "
+            "AICORE_CLIENT_SECRET, AICORE_AUTH_URL and AICORE_BASE_URL, or VCAP_SERVICES), "
+            "and/or BRIA_API_TOKEN"
         )
     return providers
 

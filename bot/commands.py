@@ -10,6 +10,7 @@ import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.errors import InputError
 from bot.providers.aicore.models import EXECUTION_STATUSES
@@ -39,6 +40,7 @@ AICORE_SUBCOMMANDS: dict[str, frozenset[str]] = {
 @dataclass(frozen=True)
 class Command:
     name: str
+    provider: str = "aicore"
     ids: tuple[str, ...] = ()
     resource_group: str = "default"
     status: str | None = None  # list <STATUS>
@@ -46,7 +48,7 @@ class Command:
     scenario: str | None = None  # subscribe scenario=<id>
     only: tuple[str, ...] = ()  # subscribe only=DEAD,PENDING
     duplicates_folded: int = 0
-    extras: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # /bria train parameters
 
 
 def tokenize(text: str) -> list[str]:
@@ -88,7 +90,9 @@ def distinct_ids(values: Sequence[str], *, what: str = "execution ID") -> tuple[
     """Validate ids, fold duplicates (keeping the first order), enforce 1..100."""
     if not values:
         raise InputError(f"Give at least one {what}.")
-    ids = list(dict.fromkeys(check_id(v, what=what) for v in values))
+    ids = list(
+        dict.fromkeys(values if what == "model ID" else (check_id(v, what=what) for v in values))
+    )
     if len(ids) > MAX_IDS:
         raise InputError(
             f"That is {len(ids)} distinct {what}s; one command takes at most {MAX_IDS}. "
@@ -201,3 +205,74 @@ def _clip(value: str, limit: int = 80) -> str:
     """Echo user input back safely: short, and without characters that break a code span."""
     value = value.replace("`", "'")
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+# -- /bria ----------------------------------------------------------------------------------------
+
+BRIA_SCOPE = "bria"
+BRIA_MODEL_ID = re.compile(r"^\d{1,18}$")
+BRIA_SUBCOMMANDS = ("help", "train", "stop", "delete", "status", "list")
+
+
+def parse_bria(text: str) -> Command:
+    """``/bria``: train, stop, delete, status, list; parameters are checked before any call."""
+    from bot.providers.bria import training  # the option rules live with the Bria provider
+
+    positional, options = split_options(tokenize(text))
+    if not positional:
+        if options:
+            raise InputError("Say what to do first, for example `/bria train 1234 steps=1000`.")
+        return Command("help", provider="bria", resource_group=BRIA_SCOPE)
+    name, args = positional[0].lower(), positional[1:]
+    if name not in BRIA_SUBCOMMANDS:
+        raise InputError(_unknown(name, BRIA_SUBCOMMANDS, "/bria"))
+    if options and name != "train":
+        raise InputError(f"`/bria {name}` takes no options; only `train` does.")
+    if name == "help":
+        _no_args(name, args, options, BRIA_SCOPE)  # refuses stray arguments
+        return Command("help", provider="bria", resource_group=BRIA_SCOPE)
+    if name == "list":
+        status = _bria_status(args)
+        return Command("list", provider="bria", resource_group=BRIA_SCOPE, status=status)
+    if name in ("stop", "delete"):
+        ids, folded = distinct_ids([_bria_id(a) for a in args], what="model ID")
+        return Command(
+            name,
+            provider="bria",
+            resource_group=BRIA_SCOPE,
+            ids=tuple(ids),
+            duplicates_folded=folded,
+        )
+    if len(args) != 1:
+        raise InputError(f"`/bria {name}` takes exactly one model ID: `/bria {name} <modelId>`.")
+    params = training.parse_options(options) if name == "train" else {}
+    return Command(
+        "start" if name == "train" else name,
+        provider="bria",
+        resource_group=BRIA_SCOPE,
+        ids=(_bria_id(args[0]),),
+        params=params,
+    )
+
+
+def _bria_id(value: str) -> str:
+    if not BRIA_MODEL_ID.match(value):
+        raise InputError(f"`{_clip(value)}` is not a Bria model ID: model IDs are whole numbers.")
+    return value
+
+
+def _bria_status(args: list[str]) -> str | None:
+    from bot.providers.bria.models import MODEL_STATUSES
+
+    if len(args) > 1:
+        raise InputError("`/bria list` takes at most one status, for example `/bria list Failed`.")
+    if not args:
+        return None
+    by_lower = {s.lower(): s for s in MODEL_STATUSES}
+    if args[0].lower() not in by_lower:
+        raise InputError(
+            f"`{_clip(args[0])}` is not a model status; use one of "
+            + ", ".join(f"`{s}`" for s in MODEL_STATUSES)
+            + "."
+        )
+    return by_lower[args[0].lower()]

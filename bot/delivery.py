@@ -32,7 +32,7 @@ from bot.store.tables import Follow, OutboxMessage
 log = logging.getLogger(__name__)
 
 METADATA_EVENT = "chatops_outbox"
-POSTS = frozenset({"card_post", "thread", "alert", "digest"})
+POSTS = frozenset({"card_post", "thread", "alert", "digest", "summary"})
 # Slack errors that will not go away by trying again: drop the message and say why in the row.
 PERMANENT = frozenset(
     {
@@ -106,7 +106,7 @@ class Delivery:
             if row.kind in POSTS and self._paced(row.channel):
                 continue
             if (
-                row.kind in ("thread", "alert")
+                row.kind in ("thread", "alert", "summary")
                 and follow is not None
                 and not follow.card_ts
                 and row.follow_id in waiting_for_card
@@ -237,8 +237,7 @@ class Delivery:
         provider = self.providers[follow.provider]
         return blocks.run_card(
             run,
-            label=provider.label,
-            allows=provider.allows,
+            style=provider.style,
             started_by=follow.started_by,
             deleted=deleted,
         )
@@ -277,6 +276,16 @@ class Delivery:
         if row.kind == "thread":
             text = str(row.payload["text"])
             return {"text": text, "blocks": blocks.text_blocks(text), "thread_ts": thread_ts}
+        if row.kind == "summary":
+            try:
+                text = await self.providers[follow.provider].results_summary(run)
+            except ProviderError as exc:
+                text = f":warning: The results of `{run.id}` could not be read: {exc.user_text()}"
+            return {
+                "text": blocks.clip(text, 3000),
+                "blocks": blocks.text_blocks(text),
+                "thread_ts": thread_ts,
+            }
         return await self._render_alert(row, follow, run, label, thread_ts)
 
     async def _render_alert(
@@ -284,12 +293,19 @@ class Delivery:
     ) -> dict[str, Any]:
         kind = str(row.payload.get("alert", "dead"))
         entries, problem = None, None
-        if kind == "dead" or run.lifecycle not in (Lifecycle.QUEUED, Lifecycle.UNKNOWN):
+        has_logs = self.providers[follow.provider].style.has_logs
+        if has_logs and (
+            kind == "dead" or run.lifecycle not in (Lifecycle.QUEUED, Lifecycle.UNKNOWN)
+        ):
             try:
                 entries = await self.providers[follow.provider].tail_logs(run, ALERT_LOG_LINES)
             except ProviderError as exc:
                 problem = exc.user_text()
-        link = self.log_links.url_for(run.provider, run.scope, run.id) if self.log_links else None
+        link = (
+            self.log_links.url_for(run.provider, run.scope, run.id)
+            if self.log_links and has_logs
+            else None
+        )
         alert = blocks.alert_blocks(
             run,
             label=label,
@@ -298,6 +314,7 @@ class Delivery:
             entries=entries,
             logs_problem=problem,
             link=link,
+            has_logs=has_logs,
         )
         message: dict[str, Any] = {
             "text": str(row.payload.get("headline") or run.status),

@@ -331,6 +331,12 @@ class Poller:
             else:
                 text = blocks.transition_text(run, previous, label)
                 found += self._card_and_thread(follow, run.status, text, now, only)
+            if follow.origin != "alerts" and provider.has_results(run):
+                found.append(
+                    _Announcement(
+                        follow.channel, follow, "summary", {}, f"summary:{follow.id}:{run.status}"
+                    )
+                )
         found += self._pending_alert(follow, run, now, label, only)
         if run.lifecycle.terminal and not follow.delete_when_stopped_by:
             follow.finished = True
@@ -488,7 +494,7 @@ class Poller:
         for channel, items in by_channel.items():
             chatty = [i for i in items if i.kind in ("thread", "alert")]
             if chatty and (catch_up or len(chatty) > self.config.digest_threshold):
-                keep = [i for i in items if i.kind in ("card", "card_post")]
+                keep = [i for i in items if i.kind in ("card", "card_post", "summary")]
                 title = (
                     f"*Catch-up: {len(chatty)} {label} status changes while I was not watching*"
                     if catch_up

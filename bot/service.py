@@ -80,11 +80,9 @@ class Service:
         note: str | None = None,
         deleted: bool = False,
     ) -> blocks.Blocks:
-        provider = self.provider(run.provider)
         return blocks.run_card(
             run,
-            label=provider.label,
-            allows=provider.allows,
+            style=self.provider(run.provider).style,
             started_by=started_by,
             note=note,
             deleted=deleted,
@@ -240,7 +238,9 @@ class Service:
             elif provider.allows(item.status, action):
                 result.eligible.append(item)
             else:
-                result.ineligible.append((item, blocks.refusal_reason(item, action)))
+                result.ineligible.append(
+                    (item, blocks.refusal_reason(item, action, provider.style))
+                )
         return result
 
     async def act(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,20 @@ ACTION_BULK_CANCEL = "bulk_cancel"
 Blocks = list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Style:
+    """How one provider's runs read: its name, its words, and what its statuses allow."""
+
+    label: str  # "AI Core"
+    allows: Callable[[str, Action], bool]
+    stoppable: tuple[str, ...]  # statuses that allow stop, in the provider's words
+    deletable: tuple[str, ...]
+    target_word: str = "Configuration"
+    scenario_word: str = "Scenario"
+    scope_word: str = "Resource group"
+    has_logs: bool = True
+
+
 def dicts(blocks: Sequence[Block]) -> Blocks:
     return [block.to_dict() for block in blocks]
 
@@ -83,24 +98,20 @@ def clip(text: str, limit: int) -> str:
 def run_card(
     run: Run,
     *,
-    label: str,
-    allows: Callable[[str, Action], bool],
+    style: Style,
     started_by: str | None = None,
     note: str | None = None,
     deleted: bool = False,
 ) -> Blocks:
     """The status card: status, what was started, by whom, when, and the allowed buttons."""
+    label = style.label
     title = f"{status_word(run)}  ·  {label} `{run.id}`"
     if deleted:
         title = f":wastebasket: *DELETED*  ·  {label} `{run.id}`"
     fields = [
-        MarkdownTextObject(text=f"*Configuration*\n{_target(run)}"),
-        MarkdownTextObject(text=f"*Scenario*\n{run.scenario or '—'}"),
-        MarkdownTextObject(
-            text=f"*Resource group*\n`{run.scope}`"
-            if run.provider == "aicore"
-            else f"*Account*\n{run.scope}"
-        ),
+        MarkdownTextObject(text=f"*{style.target_word}*\n{_target(run)}"),
+        MarkdownTextObject(text=f"*{style.scenario_word}*\n{run.scenario or '—'}"),
+        MarkdownTextObject(text=f"*{style.scope_word}*\n`{run.scope}`"),
         MarkdownTextObject(text=f"*Started by*\n{f'<@{started_by}>' if started_by else '—'}"),
         MarkdownTextObject(text=f"*Created*\n{slack_date(run.created_at)}"),
         MarkdownTextObject(text=f"*Running since*\n{slack_date(run.started_at)}"),
@@ -120,7 +131,7 @@ def run_card(
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, 3000))]))
     if not deleted:
         blocks.append(
-            ActionsBlock(block_id=f"card:{run.status}", elements=card_buttons(run, allows))
+            ActionsBlock(block_id=f"card:{run.status}", elements=card_buttons(run, style))
         )
     return dicts(blocks)
 
@@ -131,7 +142,8 @@ def _target(run: Run) -> str:
     return f"`{run.target_id}`" if run.target_id else (run.title or "—")
 
 
-def card_buttons(run: Run, allows: Callable[[str, Action], bool]) -> list[ButtonElement]:
+def card_buttons(run: Run, style: Style) -> list[ButtonElement]:
+    allows = style.allows
     value = run_ref(run)
     buttons = []
     if allows(run.status, "stop"):
@@ -166,7 +178,8 @@ def card_buttons(run: Run, allows: Callable[[str, Action], bool]) -> list[Button
                 ),
             )
         )
-    buttons.append(ButtonElement(text="Logs", action_id=ACTION_LOGS, value=value))
+    if style.has_logs:
+        buttons.append(ButtonElement(text="Logs", action_id=ACTION_LOGS, value=value))
     buttons.append(ButtonElement(text="Refresh", action_id=ACTION_REFRESH, value=value))
     return buttons
 
@@ -205,29 +218,29 @@ def help_text(command: str, default_scope: str) -> str:
     )
 
 
-def refusal_reason(run: Run, action: Action) -> str:
+def refusal_reason(run: Run, action: Action, style: Style) -> str:
     """Why ``action`` does not apply to ``run`` in its current status."""
+    allowed = " or ".join(style.stoppable if action == "stop" else style.deletable)
     if action == "stop":
         if run.lifecycle == Lifecycle.STOPPING:
             return "it is already stopping"
-        return "only PENDING or RUNNING runs can be stopped"
-    if run.lifecycle in (Lifecycle.QUEUED, Lifecycle.RUNNING):
-        return "stop it first: only STOPPED, DEAD, UNKNOWN or COMPLETED runs can be deleted"
-    return "only STOPPED, DEAD, UNKNOWN or COMPLETED runs can be deleted"
+        return f"only {allowed} runs can be stopped"
+    if run.lifecycle in (Lifecycle.QUEUED, Lifecycle.RUNNING, Lifecycle.STOPPING):
+        return f"stop it first: only {allowed} runs can be deleted"
+    return f"only {allowed} runs can be deleted"
 
 
-def refusal_text(run: Run, action: Action, label: str) -> str:
-    return (
-        f"{label} `{run.id}` is *{run.status}*: {refusal_reason(run, action)}. Nothing was changed."
-    )
+def refusal_text(run: Run, action: Action, style: Style) -> str:
+    reason = refusal_reason(run, action, style)
+    return f"{style.label} `{run.id}` is *{run.status}*: {reason}. Nothing was changed."
 
 
-def stop_then_delete_offer(run: Run, label: str) -> Blocks:
+def stop_then_delete_offer(run: Run, style: Style) -> Blocks:
     """A refused delete of a live run, with the way forward: stop it, delete it once stopped."""
     return dicts(
         [
             SectionBlock(
-                text=MarkdownTextObject(text=f":warning: {refusal_text(run, 'delete', label)}")
+                text=MarkdownTextObject(text=f":warning: {refusal_text(run, 'delete', style)}")
             ),
             ActionsBlock(
                 block_id="stop_then_delete",
@@ -512,6 +525,7 @@ def alert_blocks(
     entries: Sequence[LogEntry] | None = None,
     logs_problem: str | None = None,
     link: str | None = None,
+    has_logs: bool = True,
 ) -> Blocks:
     """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast."""
     if kind == "dead":
@@ -545,7 +559,7 @@ def alert_blocks(
         )
     if link:
         parts.append(SectionBlock(text=MarkdownTextObject(text=f"<{link}|Open the full logs>")))
-    else:
+    elif has_logs:
         parts.append(
             ActionsBlock(
                 block_id=f"alert:{kind}",

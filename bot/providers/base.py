@@ -11,7 +11,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from bot.blocks import Style
 
 Action = Literal["stop", "delete"]
 
@@ -75,6 +78,11 @@ class Provider(Protocol):
     label: str  # "AI Core"
     command: str  # "/aicore"
 
+    @property
+    def style(self) -> Style:
+        """How its runs read on cards and in refusals."""
+        ...
+
     def lifecycle_of(self, status: str) -> Lifecycle: ...
 
     def allows(self, status: str, action: Action) -> bool: ...
@@ -94,6 +102,14 @@ class Provider(Protocol):
     async def delete(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]: ...
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]: ...
+
+    def has_results(self, run: Run) -> bool:
+        """Whether a finished run has results worth a summary in its thread."""
+        ...
+
+    async def results_summary(self, run: Run) -> str:
+        """That summary, in Slack mrkdwn (may call the provider)."""
+        ...
 
     async def logs_page(
         self, run: Run, *, before: datetime | None, lines: int

@@ -85,7 +85,7 @@ async def _act(deps: Deps, body: dict[str, Any], respond: AsyncRespond, action: 
         await private(
             respond,
             f":information_source: This button is out of date. "
-            f"{blocks.refusal_text(run, action, label)}",
+            f"{blocks.refusal_text(run, action, deps.service.provider(provider).style)}",
         )
         await _show_card(deps, body, respond, run, provider, scope, run_id)
         return

@@ -6,9 +6,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.blocks import Style
 from bot.providers.aicore.client import AICoreClient, ItemOutcome, log_window_start
-from bot.providers.aicore.models import DELETABLE, STOPPABLE, Execution, LogLine
+from bot.providers.aicore.models import (
+    DELETABLE,
+    STOPPABLE,
+    Artifact,
+    Execution,
+    ExecutionMetrics,
+    LogLine,
+    Metric,
+)
 from bot.providers.base import Action, Lifecycle, LogEntry, Outcome, Run
+
+OPTIMIZATION_SCENARIO = "genai-optimizations"
+MAX_METRICS_SHOWN = 15
 
 _LIFECYCLE = {
     "PENDING": Lifecycle.QUEUED,
@@ -28,6 +40,12 @@ class AICoreProvider:
 
     def __init__(self, client: AICoreClient) -> None:
         self.client = client
+        self.style = Style(
+            label=self.label,
+            allows=self.allows,
+            stoppable=("PENDING", "RUNNING"),
+            deletable=("STOPPED", "DEAD", "UNKNOWN", "COMPLETED"),
+        )
 
     def lifecycle_of(self, status: str) -> Lifecycle:
         return _LIFECYCLE.get(status.upper(), Lifecycle.UNKNOWN)
@@ -77,6 +95,15 @@ class AICoreProvider:
     async def delete(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
         return [_outcome(o) for o in await self.client.modify_many(scope, run_ids, "DELETED")]
 
+    def has_results(self, run: Run) -> bool:
+        return run.scenario == OPTIMIZATION_SCENARIO and run.lifecycle == Lifecycle.SUCCEEDED
+
+    async def results_summary(self, run: Run) -> str:
+        """What a prompt-optimization run produced: its metrics and its output artifacts."""
+        metrics = await self.client.get_metrics(run.scope, [run.id])
+        execution = Execution.model_validate(run.raw) if run.raw else Execution(id=run.id)
+        return optimization_summary(run.id, metrics, execution.output_artifacts)
+
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
         execution = Execution.model_validate(run.raw) if run.raw else Execution(id=run.id)
         return [_entry(line) for line in await self.client.tail_logs(run.scope, execution, lines)]
@@ -94,6 +121,61 @@ class AICoreProvider:
             order="desc",
         )
         return [_entry(line) for line in reversed(newest_first)]
+
+
+def optimization_summary(
+    run_id: str, metrics: Sequence[ExecutionMetrics], artifacts: Sequence[Artifact]
+) -> str:
+    """A compact, readable digest of a prompt-optimization run's results.
+
+    SAP documents neither the metric names nor how the optimized template is reported; it is
+    written to the prompt registry only when it beat the base prompt. We look for it by name
+    ("template") among the output artifacts, tags and custom info, and say so when absent.
+    """
+    lines = [f":bar_chart: *Prompt optimization results* for `{run_id}`"]
+    latest: dict[str, Metric] = {}
+    tags: dict[str, str] = {}
+    for item in metrics:
+        for metric in item.metrics:
+            current = latest.get(metric.name)
+            if current is None or (metric.step or 0) >= (current.step or 0):
+                latest[metric.name] = metric
+        for pair in [*item.tags, *item.custom_info]:
+            if pair.get("name"):
+                tags[str(pair["name"])] = str(pair.get("value", ""))
+    if latest:
+        lines.append("*Metrics*")
+        for name in sorted(latest)[:MAX_METRICS_SHOWN]:
+            metric = latest[name]
+            step = f" (step {metric.step})" if metric.step is not None else ""
+            lines.append(f"• {name}: *{_number(metric.value)}*{step}")
+        if len(latest) > MAX_METRICS_SHOWN:
+            lines.append(f"• …and {len(latest) - MAX_METRICS_SHOWN} more")
+    else:
+        lines.append("_No metrics were recorded for this run._")
+    if artifacts:
+        lines.append("*Output artifacts*")
+        lines += [
+            f"• {a.name or a.id or '?'} ({a.kind or 'other'}): `{a.url or '—'}`"
+            for a in artifacts[:10]
+        ]
+    templates = [f"{name}: {value}" for name, value in tags.items() if "template" in name.lower()]
+    templates += [f"{a.name}: {a.url}" for a in artifacts if "template" in (a.name or "").lower()]
+    if templates:
+        lines.append("*Optimized prompt template*")
+        lines += [f"• {t}" for t in templates[:5]]
+    else:
+        lines.append(
+            "*No optimized prompt template was produced*: the optimization did not "
+            "beat the base prompt, so the prompt registry is unchanged."
+        )
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}"
 
 
 def _outcome(item: ItemOutcome) -> Outcome:

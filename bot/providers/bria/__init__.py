@@ -1,0 +1,1 @@
+"""Bria "Tailored Generation" training: models, parameter rules, HTTP client and simulator."""
