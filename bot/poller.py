@@ -46,6 +46,7 @@ class PollerConfig:
     pending_alert_seconds: float
     digest_threshold: int = 10  # more messages than this for one channel in a cycle: a digest
     catch_up_after_seconds: float = 600.0  # a scope unpolled longer than this gets a summary
+    catch_up_min_messages: int = 3  # ...when it has at least this many changes to tell
 
 
 @dataclass
@@ -493,7 +494,9 @@ class Poller:
         written = 0
         for channel, items in by_channel.items():
             chatty = [i for i in items if i.kind in ("thread", "alert")]
-            if chatty and (catch_up or len(chatty) > self.config.digest_threshold):
+            burst = len(chatty) > self.config.digest_threshold
+            # After an outage, a few changes still read best as their own thread replies.
+            if burst or (catch_up and len(chatty) >= self.config.catch_up_min_messages):
                 keep = [i for i in items if i.kind in ("card", "card_post", "summary")]
                 title = (
                     f"*Catch-up: {len(chatty)} {label} status changes while I was not watching*"

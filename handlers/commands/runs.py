@@ -201,7 +201,8 @@ async def _subscribe(
     what = f"scenario `{cmd.scenario}`" if cmd.scenario else "every scenario"
     only = f", telling it only about {' and '.join(cmd.only)}" if cmd.only else ""
     await respond(
-        text=f":bell: <@{command['user_id']}> subscribed this channel to {_label(deps, cmd)} runs of {what} "
+        text=f":bell: <@{command['user_id']}> subscribed this channel to {_label(deps, cmd)} "
+        f"runs of {what} "
         f"in `{cmd.resource_group}`{only}, including runs started outside Slack.",
         response_type="in_channel",
         replace_original=False,

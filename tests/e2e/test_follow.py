@@ -278,17 +278,25 @@ async def test_a_burst_becomes_one_digest(world: World) -> None:
 
 
 async def test_after_a_long_outage_each_channel_gets_one_catch_up_summary(world: World) -> None:
-    _run_id, card_ts = await world.start()
+    cards = [(await world.start())[1] for _ in range(4)]
     await world.step(1)
     async with world.components.db.session() as session:
         assert await session.get(WorkerState, "polled:aicore:default") is not None
     world.fake.clear_calls()
     await world.step(3 * 3600)  # the worker was down for hours: PENDING -> ... -> COMPLETED
     posts = world.fake.calls_to("chat.postMessage")
-    assert len(posts) == 1 and "Catch-up" in posts[0].args["text"]
-    assert "COMPLETED" in world.card(card_ts).text
+    assert len(posts) == 1 and "Catch-up: 4 AI Core status changes" in posts[0].args["text"]
+    assert all("COMPLETED" in world.card(ts).text for ts in cards)
     await world.step(30)
     assert len(world.fake.calls_to("chat.postMessage")) == 1
+
+
+async def test_after_an_outage_a_single_change_is_an_ordinary_reply(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    await world.step(1)
+    await world.step(3 * 3600)
+    replies = world.thread(card_ts)
+    assert len(replies) == 1 and "is now *COMPLETED* (was PENDING)" in replies[0].text
 
 
 async def test_stop_then_delete_deletes_once_stopped(world: World) -> None:
@@ -338,3 +346,60 @@ async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
             assert len(replies) == 1 and "RUNNING" in replies[0].text
         finally:
             await components.aclose()
+
+
+async def test_prompt_optimization_results_reach_the_thread(world: World) -> None:
+    world.sim.add_configuration(
+        "cfg-po",
+        name="po-summarize",
+        scenario_id="genai-optimizations",
+        executable_id="genai-optimizations",
+    )
+    run_id, card_ts = await world.start("cfg-po")
+    world.sim.set_metrics(
+        run_id,
+        [
+            {
+                "name": "baseline_score",
+                "value": 0.61,
+                "timestamp": "2026-11-24T10:00:00Z",
+                "step": 0,
+            },
+            {
+                "name": "optimized_score",
+                "value": 0.8123,
+                "timestamp": "2026-11-24T10:00:00Z",
+                "step": 3,
+            },
+        ],
+        tags=[{"name": "optimized_template", "value": "summarize/po-gpt4o:2"}],
+    )
+    await world.step(6)
+    await world.step(60)  # COMPLETED
+    summary = next(m for m in world.thread(card_ts) if "Prompt optimization results" in m.text)
+    assert "optimized_score: *0.8123* (step 3)" in summary.text
+    assert "baseline_score: *0.61*" in summary.text
+    assert "summarize/po-gpt4o:2" in summary.text
+    assert "Output artifacts" in summary.text  # the run's model artifact is named
+    await world.step(30)
+    assert len([m for m in world.thread(card_ts) if "optimization" in m.text]) == 1
+
+
+async def test_prompt_optimization_without_a_better_template_says_so(world: World) -> None:
+    world.sim.add_configuration("cfg-po2", scenario_id="genai-optimizations")
+    run_id, card_ts = await world.start("cfg-po2")
+    world.sim.set_metrics(
+        run_id, [{"name": "score", "value": 0.5, "timestamp": "2026-11-24T10:00:00Z"}]
+    )
+    await world.step(6)
+    await world.step(60)
+    summary = next(m for m in world.thread(card_ts) if "Prompt optimization results" in m.text)
+    assert "No optimized prompt template was produced" in summary.text
+
+
+async def test_ordinary_training_runs_get_no_results_summary(world: World) -> None:
+    _run_id, card_ts = await world.start()
+    await world.step(6)
+    await world.step(60)
+    assert not [m for m in world.thread(card_ts) if "optimization" in m.text]
+    assert world.sim.calls("GET", "/lm/metrics") == []
