@@ -279,10 +279,10 @@ def confirmation_blocks(
     lines += [f"• `{run.id}` {run.status}{_titled(run)}" for run in eligible[:40]]
     if len(eligible) > 40:
         lines.append(f"• …and {len(eligible) - 40} more")
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), 3000)))]
+    blocks: list[Block] = sections(lines)
     left_alone = _left_alone(ineligible, missing, folded)
     if left_alone:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(left_alone, 3000))))
+        blocks += sections(left_alone.splitlines())
     blocks.append(
         ActionsBlock(
             block_id="bulk",
@@ -364,10 +364,10 @@ def outcome_blocks(
     hidden = max(0, len(done) - 40) + max(0, len(failed) - 40)
     if hidden:
         lines.append(f"• …and {hidden} more")
-    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip("\n".join(lines), 3000)))]
+    blocks: list[Block] = sections(lines)
     left_alone = _left_alone(ineligible, missing, folded)
     if left_alone:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(left_alone, 3000))))
+        blocks += sections(left_alone.splitlines())
     return dicts(blocks)
 
 
@@ -453,6 +453,13 @@ def _chunks(lines: Sequence[str], limit: int) -> list[str]:
     if current:
         chunks.append("\n".join(current))
     return chunks
+
+
+def sections(lines: Sequence[str]) -> list[Block]:
+    """Lines as as many sections as Slack's 3000-character limit needs (nothing clipped)."""
+    return [
+        SectionBlock(text=MarkdownTextObject(text=chunk)) for chunk in _chunks(lines, SECTION_LIMIT)
+    ]
 
 
 def _code_sections(text: str) -> list[Block]:
