@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import Route
 
 from bot.app import Components
 from bot.logpage import log_page_route
+from bot.store.tables import WorkerState
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,11 @@ def build_web(
         return await slack_handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
-        states = {"database": await _database_state(components)}
+        states: dict[str, Any] = {"database": await _database_state(components)}
         states.update({name: "configured" for name in components.providers})
         healthy = states["database"] == "ok"
+        if healthy:
+            states["last_polls"] = await _last_polls(components)
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": states},
             status_code=200 if healthy else 503,
@@ -54,6 +58,16 @@ def build_web(
     if slack_endpoint:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+async def _last_polls(components: Components) -> dict[str, str]:
+    """When each scope was last polled successfully (``provider/scope`` -> ISO time)."""
+    async with components.db.session() as session:
+        rows = await session.scalars(select(WorkerState).where(WorkerState.key.like("polled:%")))
+        return {
+            row.key.removeprefix("polled:").replace(":", "/", 1): str(row.value.get("at"))
+            for row in rows
+        }
 
 
 async def _database_state(components: Components) -> str:

@@ -86,7 +86,9 @@ def test_requests_without_a_valid_signature_get_401_and_reach_nothing(world) -> 
 def test_healthz_reports_components(world) -> None:
     response = world["slack"].http.get(f"{world['bot'].url}/healthz")
     assert response.status_code == 200
-    assert response.json()["components"]["database"] == "ok"
+    components = response.json()["components"]
+    assert components["database"] == "ok" and components["aicore"] == "configured"
+    assert isinstance(components["last_polls"], dict)
 
 
 def test_walkthrough_start_card_stop_by_button_and_by_command(world, channel: str) -> None:
