@@ -142,40 +142,46 @@ def _target(run: Run) -> str:
     return f"`{run.target_id}`" if run.target_id else (run.title or "—")
 
 
+def danger_button(
+    text: str, action_id: str, value: str, *, title: str, question: str, confirm: str, deny: str
+) -> ButtonElement:
+    """A red button behind Slack's own confirmation dialog."""
+    return ButtonElement(
+        text=text,
+        action_id=action_id,
+        value=value,
+        style="danger",
+        confirm=ConfirmObject(
+            title=title, text=question, confirm=confirm, deny=deny, style="danger"
+        ),
+    )
+
+
 def card_buttons(run: Run, style: Style) -> list[ButtonElement]:
-    allows = style.allows
     value = run_ref(run)
     buttons = []
-    if allows(run.status, "stop"):
+    if style.allows(run.status, "stop"):
         buttons.append(
-            ButtonElement(
-                text="Stop",
-                action_id=ACTION_STOP,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Stop this run?",
-                    text=f"Stop `{run.id}`? A stopped run cannot be resumed.",
-                    confirm="Stop it",
-                    deny="Keep running",
-                    style="danger",
-                ),
+            danger_button(
+                "Stop",
+                ACTION_STOP,
+                value,
+                title="Stop this run?",
+                question=f"Stop `{run.id}`? A stopped run cannot be resumed.",
+                confirm="Stop it",
+                deny="Keep running",
             )
         )
-    if allows(run.status, "delete"):
+    if style.allows(run.status, "delete"):
         buttons.append(
-            ButtonElement(
-                text="Delete",
-                action_id=ACTION_DELETE,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Delete this run?",
-                    text=f"Delete `{run.id}` and its record? This cannot be undone.",
-                    confirm="Delete it",
-                    deny="Cancel",
-                    style="danger",
-                ),
+            danger_button(
+                "Delete",
+                ACTION_DELETE,
+                value,
+                title="Delete this run?",
+                question=f"Delete `{run.id}` and its record? This cannot be undone.",
+                confirm="Delete it",
+                deny="Cancel",
             )
         )
     if style.has_logs:
@@ -237,29 +243,21 @@ def refusal_text(run: Run, action: Action, style: Style) -> str:
 
 def stop_then_delete_offer(run: Run, style: Style) -> Blocks:
     """A refused delete of a live run, with the way forward: stop it, delete it once stopped."""
+    button = danger_button(
+        "Stop, then delete",
+        ACTION_STOP_THEN_DELETE,
+        run_ref(run),
+        title="Stop, then delete?",
+        question=f"Stop `{run.id}` now and delete it as soon as it has stopped?",
+        confirm="Stop and delete",
+        deny="Cancel",
+    )
     return dicts(
         [
             SectionBlock(
                 text=MarkdownTextObject(text=f":warning: {refusal_text(run, 'delete', style)}")
             ),
-            ActionsBlock(
-                block_id="stop_then_delete",
-                elements=[
-                    ButtonElement(
-                        text="Stop, then delete",
-                        action_id=ACTION_STOP_THEN_DELETE,
-                        value=run_ref(run),
-                        style="danger",
-                        confirm=ConfirmObject(
-                            title="Stop, then delete?",
-                            text=f"Stop `{run.id}` now and delete it as soon as it has stopped?",
-                            confirm="Stop and delete",
-                            deny="Cancel",
-                            style="danger",
-                        ),
-                    )
-                ],
-            ),
+            ActionsBlock(block_id="stop_then_delete", elements=[button]),
         ]
     )
 

@@ -15,6 +15,7 @@ from bot.http import RetryPolicy
 from bot.providers.aicore.client import AICoreClient
 from bot.providers.aicore.models import Execution
 from bot.settings import AICoreCredentials
+from tests.support.waits import Waits
 
 BASE = "https://ai.example/v2"
 AUTH = "https://auth.example/oauth/token"
@@ -94,14 +95,6 @@ def execution(exec_id: str = "e0001abc", status: str = "RUNNING", **extra: objec
 
 def ok(body: object, status: int = 200) -> Handler:
     return lambda _request: httpx.Response(status, json=body)
-
-
-class Waits:
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture
@@ -328,7 +321,7 @@ async def test_bulk_uses_merge_patch_and_reads_partial_success(api: Api, client)
             {"id": "b0000002", "targetStatus": "STOPPED"},
         ]
     }
-    assert [(o.id, o.ok) for o in outcomes] == [("a0000001", True), ("b0000002", False)]
+    assert [(o.run_id, o.ok) for o in outcomes] == [("a0000001", True), ("b0000002", False)]
     assert outcomes[1].request_id == "r-b" and outcomes[1].code == "01010020"
 
 
@@ -344,7 +337,7 @@ async def test_without_bulk_capability_single_calls_are_made(api: Api, client) -
     )
     outcomes = await client.modify_many("default", ["a0000001", "b0000002"], "DELETED")
     assert api.calls("PATCH", "/lm/executions") == []
-    assert [(o.id, o.ok, o.message) for o in outcomes] == [
+    assert [(o.run_id, o.ok, o.message) for o in outcomes] == [
         ("a0000001", True, "Deletion scheduled"),
         ("b0000002", False, "Execution is running"),
     ]

@@ -22,6 +22,7 @@ from bot.errors import (
 )
 from bot.http import RetryPolicy
 from bot.providers.bria.client import MESSAGES, BriaClient, Operation, bria_text, message_for
+from tests.support.waits import Waits
 
 BASE = "https://engine.example/v1"
 TOKEN = "bria-secret-token-123"
@@ -90,14 +91,6 @@ def timeout(request: httpx.Request) -> httpx.Response:
 
 def refused(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("refused", request=request)
-
-
-class Waits:
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture

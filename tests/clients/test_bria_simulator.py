@@ -12,16 +12,9 @@ from bot.errors import AuthError, BadRequestError, ConflictError, NotFoundError,
 from bot.http import RetryPolicy
 from bot.providers.bria.client import BriaClient
 from bot.providers.bria.simulator import FORBIDDEN_TEXT, BriaSimulator, ManualClock
+from tests.support.waits import Waits
 
 TOKEN = "bria-test-token"
-
-
-class Waits:
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
 
 
 @pytest.fixture

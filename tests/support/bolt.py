@@ -13,7 +13,7 @@ from bot.app import Components
 from bot.providers.aicore.simulator import AICoreSimulator
 from tests.support.fake_slack import FakeSlack
 from tests.support.servers import ServedApp
-from tests.support.slack_signing import block_actions_body, sign, slash_command_body
+from tests.support.slack_signing import button_click_body, sign, slash_command_body
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 
@@ -73,21 +73,14 @@ class Slack:
         ephemeral: bool = False,
     ) -> Ack:
         self.last_response_url = self.fake.response_url(self.served.url)
-        container: dict[str, Any] = {
-            "type": "message",
-            "channel_id": channel,
-            "is_ephemeral": ephemeral,
-        }
-        if message_ts:
-            container["message_ts"] = message_ts
-        body = block_actions_body(
+        body = button_click_body(
             action_id=action_id,
             value=value,
             user_id=user,
             channel_id=channel,
             message_ts=message_ts,
             response_url=self.last_response_url,
-            container=container,
+            ephemeral=ephemeral,
         )
         return await self._dispatch(body)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.slack_signing import block_actions_body, sign, slash_command_body
+from tests.support.slack_signing import button_click_body, sign, slash_command_body
 
 ROOT = Path(__file__).resolve().parents[2]
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
@@ -129,20 +129,13 @@ class SignedSlackClient:
         ephemeral: bool = False,
     ) -> tuple[httpx.Response, str]:
         response_url = self.new_response_url()
-        container: dict[str, Any] = {
-            "type": "message",
-            "channel_id": channel,
-            "is_ephemeral": ephemeral,
-        }
-        if message_ts:
-            container["message_ts"] = message_ts
-        body = block_actions_body(
+        body = button_click_body(
             action_id=action_id,
             value=value,
-            channel_id=channel,
             user_id=user,
+            channel_id=channel,
             message_ts=message_ts,
             response_url=response_url,
-            container=container,
+            ephemeral=ephemeral,
         )
         return self.post(body, sign(self.secret, body)), response_url

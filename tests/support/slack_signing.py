@@ -209,3 +209,32 @@ def view_submission_body(
         "enterprise": None,
     }
     return _payload_body(payload)
+
+
+def button_click_body(
+    *,
+    action_id: str,
+    value: str,
+    user_id: str,
+    channel_id: str,
+    message_ts: str | None,
+    response_url: str,
+    ephemeral: bool = False,
+) -> bytes:
+    """A click on a button in a channel message (or an ephemeral one), as Slack sends it."""
+    container: dict[str, Any] = {
+        "type": "message",
+        "channel_id": channel_id,
+        "is_ephemeral": ephemeral,
+    }
+    if message_ts:
+        container["message_ts"] = message_ts
+    return block_actions_body(
+        action_id=action_id,
+        value=value,
+        user_id=user_id,
+        channel_id=channel_id,
+        message_ts=message_ts,
+        response_url=response_url,
+        container=container,
+    )

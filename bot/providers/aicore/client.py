@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -39,6 +38,7 @@ from bot.providers.aicore.models import (
     LogLine,
     bulk_updates_supported,
 )
+from bot.providers.base import Outcome
 from bot.settings import AICoreCredentials
 
 log = logging.getLogger(__name__)
@@ -54,17 +54,6 @@ META_TTL_SECONDS = 600.0
 START_LOOKUP_SKEW = timedelta(seconds=60)
 
 TargetStatus = Literal["STOPPED", "DELETED"]
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    """What happened to one execution of a stop/delete request."""
-
-    id: str
-    ok: bool
-    message: str
-    code: str | None = None
-    request_id: str | None = None
 
 
 class _TokenCache:
@@ -331,13 +320,13 @@ class AICoreClient:
 
     async def modify_many(
         self, resource_group: str, execution_ids: Sequence[str], target: TargetStatus
-    ) -> list[ItemOutcome]:
+    ) -> list[Outcome]:
         """Stop or delete many: one bulk PATCH per 100 where supported, else single calls."""
         ids = list(dict.fromkeys(execution_ids))
         if not ids:
             return []
         if len(ids) > 1 and await self.bulk_supported():
-            outcomes: list[ItemOutcome] = []
+            outcomes: list[Outcome] = []
             for start in range(0, len(ids), BULK_LIMIT):
                 outcomes += await self._bulk(
                     resource_group, ids[start : start + BULK_LIMIT], target
@@ -347,7 +336,7 @@ class AICoreClient:
 
     async def _bulk(
         self, resource_group: str, ids: list[str], target: TargetStatus
-    ) -> list[ItemOutcome]:
+    ) -> list[Outcome]:
         body = {"executions": [{"id": i, "targetStatus": target} for i in ids]}
         response = await self._request(
             "PATCH",
@@ -362,10 +351,10 @@ class AICoreClient:
         for execution_id in ids:
             item = by_id.get(execution_id)
             if item is None:
-                outcomes.append(ItemOutcome(execution_id, False, "AI Core did not report on it"))
+                outcomes.append(Outcome(execution_id, False, "AI Core did not report on it"))
             elif item.error is not None:
                 outcomes.append(
-                    ItemOutcome(
+                    Outcome(
                         execution_id,
                         False,
                         item.error.message or "refused",
@@ -374,21 +363,21 @@ class AICoreClient:
                     )
                 )
             else:
-                outcomes.append(ItemOutcome(execution_id, True, item.message or "scheduled"))
+                outcomes.append(Outcome(execution_id, True, item.message or "scheduled"))
         return outcomes
 
     async def _one_by_one(
         self, resource_group: str, ids: list[str], target: TargetStatus
-    ) -> list[ItemOutcome]:
+    ) -> list[Outcome]:
         semaphore = asyncio.Semaphore(FALLBACK_CONCURRENCY)
         act = self.stop_execution if target == "STOPPED" else self.delete_execution
 
-        async def one(execution_id: str) -> ItemOutcome:
+        async def one(execution_id: str) -> Outcome:
             async with semaphore:
                 try:
-                    return ItemOutcome(execution_id, True, await act(resource_group, execution_id))
+                    return Outcome(execution_id, True, await act(resource_group, execution_id))
                 except ProviderError as exc:
-                    return ItemOutcome(
+                    return Outcome(
                         execution_id, False, exc.message, code=exc.code, request_id=exc.request_id
                     )
 

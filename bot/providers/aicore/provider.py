@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.blocks import Style
-from bot.providers.aicore.client import AICoreClient, ItemOutcome, log_window_start
+from bot.providers.aicore.client import AICoreClient, log_window_start
 from bot.providers.aicore.models import (
     DELETABLE,
     STOPPABLE,
@@ -90,10 +90,10 @@ class AICoreProvider:
         return self.to_run(scope, await self.client.start_execution(scope, configuration_id))
 
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
-        return [_outcome(o) for o in await self.client.modify_many(scope, run_ids, "STOPPED")]
+        return await self.client.modify_many(scope, run_ids, "STOPPED")
 
     async def delete(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
-        return [_outcome(o) for o in await self.client.modify_many(scope, run_ids, "DELETED")]
+        return await self.client.modify_many(scope, run_ids, "DELETED")
 
     def has_results(self, run: Run) -> bool:
         return run.scenario == OPTIMIZATION_SCENARIO and run.lifecycle == Lifecycle.SUCCEEDED
@@ -176,10 +176,6 @@ def _number(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g}"
-
-
-def _outcome(item: ItemOutcome) -> Outcome:
-    return Outcome(item.id, item.ok, item.message, code=item.code, request_id=item.request_id)
 
 
 def _entry(line: LogLine) -> LogEntry:
