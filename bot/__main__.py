@@ -111,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.has_slack_credentials:
             log.error(NO_SLACK)
             return 2
+        from bot.app import check_providers
+
+        check_providers(settings)
         asyncio.run(serve(settings, args.role))
     except ConfigError as exc:
         logging.basicConfig()

@@ -66,6 +66,16 @@ def slack_web_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def check_providers(settings: Settings) -> None:
+    """Fail fast, before touching the database, when no provider is usable."""
+    if settings.aicore_credentials() is None and settings.bria_api_token is None:
+        raise ConfigError(
+            "No provider credentials: set AICORE_SERVICE_KEY (or AICORE_CLIENT_ID, "
+            "AICORE_CLIENT_SECRET, AICORE_AUTH_URL and AICORE_BASE_URL, or VCAP_SERVICES), "
+            "and/or BRIA_API_TOKEN"
+        )
+
+
 def build_providers(
     settings: Settings, http: httpx.AsyncClient, retry: RetryPolicy | None = None
 ) -> dict[str, Provider]:
@@ -80,11 +90,7 @@ def build_providers(
         )
         providers["bria"] = BriaProvider(bria)
     if not providers:
-        raise ConfigError(
-            "No provider credentials: set AICORE_SERVICE_KEY (or AICORE_CLIENT_ID, "
-            "AICORE_CLIENT_SECRET, AICORE_AUTH_URL and AICORE_BASE_URL, or VCAP_SERVICES), "
-            "and/or BRIA_API_TOKEN"
-        )
+        check_providers(settings)  # raises, naming what to set
     return providers
 
 

@@ -51,3 +51,5 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # httpx logs every request URL at INFO; useful at DEBUG only.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # Alembic narrates every plugin and migration at INFO; a start-up needs none of it.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
