@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from bot.providers.aicore.simulator import AICoreSimulator, ManualClock
+from bot.providers.bria.simulator import BriaSimulator
 from tests.support.bolt import SIGNING_SECRET, flatten
 from tests.support.fake_slack import FakeSlack, Message
 from tests.support.process import BotProcess, SignedSlackClient
@@ -31,6 +32,7 @@ CHANNEL = "CPROC01"
 @dataclass
 class Stage:
     sim: AICoreSimulator
+    bria: BriaSimulator
     fake: FakeSlack
     env: dict[str, str]
     slack_url: str
@@ -90,9 +92,14 @@ def stage(database_url: str) -> Iterator[Stage]:
     sim.add_configuration("cfg-train", name="resnet-train", scenario_id="training")
     sim.add_configuration("cfg-dies", name="will-die", scenario_id="training", outcome="DEAD")
     sim.add_configuration("cfg-stuck", name="stuck", outcome="PENDING_FOREVER")
+    bria = BriaSimulator(clock=ManualClock(datetime.now(UTC)), training_seconds=3600)
     fake = FakeSlack(bot_token=BOT_TOKEN)
     port = free_port()
-    with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
+    with (
+        ServedApp(sim.app) as sim_server,
+        ServedApp(fake.app) as slack_server,
+        ServedApp(bria.app) as bria_server,
+    ):
         env = {
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -106,8 +113,10 @@ def stage(database_url: str) -> Iterator[Stage]:
             "PENDING_ALERT_SECONDS": "900",
             "PORT": str(port),
             "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "BRIA_API_TOKEN": "bria-test-token",
+            "BRIA_BASE_URL": f"{bria_server.url}/v1",
         }
-        stage = Stage(sim, fake, env, slack_server.url)
+        stage = Stage(sim, bria, fake, env, slack_server.url)
         try:
             yield stage
         finally:
@@ -220,3 +229,31 @@ def test_sigkill_between_polls_and_a_slack_429_lose_and_repeat_nothing(stage: St
     stage.fake.wait_for_sync(lambda: len(stage.replies(card)) >= 1, timeout=20)
     stage.wait_polls(10)
     assert [("*RUNNING*" in m.text) for m in stage.replies(card)] == [True]
+
+
+def test_bria_training_through_the_process_card_and_completion(stage: Stage) -> None:
+    stage.start_bot()
+    stage.keep_polling()
+    model = stage.bria.add_model(
+        stage.bria.add_dataset(stage.bria.add_project("brand")),
+        name="brand-style",
+        training_mode="expert",
+    )
+    client = stage.client()
+    try:
+        response, url = client.command(
+            f"train {model} steps=1000", channel=CHANNEL, command="/bria"
+        )
+        assert response.status_code == 200
+        bad, _ = client.command(f"train {model} lr=5", channel=CHANNEL, command="/bria")
+        assert "`lr` must be between" in bad.json()["text"]
+    finally:
+        client.close()
+    card = stage.card()
+    assert "InProgress" in card.text and "steps 1000" in flatten(card.blocks)
+    stage.bria.advance(3601)
+    stage.fake.wait_for_sync(lambda: len(stage.replies(card)) >= 1)
+    stage.wait_polls(5)
+    replies = stage.replies(card)
+    assert len(replies) == 1 and "*Completed*" in replies[0].text
+    assert len(stage.bria.calls("POST")) == 1  # one start, and the bad one cost no call
