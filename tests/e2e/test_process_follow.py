@@ -241,7 +241,7 @@ def test_bria_training_through_the_process_card_and_completion(stage: Stage) -> 
     )
     client = stage.client()
     try:
-        response, url = client.command(
+        response, _url = client.command(
             f"train {model} steps=1000", channel=CHANNEL, command="/bria"
         )
         assert response.status_code == 200
