@@ -154,7 +154,8 @@ class Delivery:
                 .where(OutboxMessage.id.in_(superseded))
                 .values(delivered_at=now, last_error="superseded")
             )
-        return [r for r in rows if r.id not in set(superseded)]
+        dropped = set(superseded)
+        return [r for r in rows if r.id not in dropped]
 
     def _paced(self, channel: str) -> bool:
         return time.monotonic() < self._next_post.get(channel, 0.0)
