@@ -20,7 +20,6 @@ Design points:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -32,14 +31,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from urllib.parse import parse_qsl, unquote_plus
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
+
+from bot.providers import simkit
+from bot.providers.simkit import Clock, ManualClock, RecordedRequest, SystemClock
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -99,77 +99,8 @@ CODE_UNAUTHORIZED: Final = "Unauthorized"
 CODE_UNSUPPORTED_MEDIA: Final = "UnsupportedMediaType"
 CODE_METHOD: Final = "MethodNotAllowed"
 
-DEFAULT_START: Final = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
-
-# --- clocks -----------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    """Anything with ``now()`` returning a timezone-aware UTC datetime."""
-
-    def now(self) -> datetime: ...
-
-
-class ManualClock:
-    """Wall clock the tests control. now() returns a timezone-aware UTC datetime."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = _as_utc(start) if start is not None else DEFAULT_START
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> None:
-        # Going back in time would make derived statuses jump backwards: refuse it.
-        if seconds < 0:
-            raise ValueError(f"a clock only moves forward, got {seconds} seconds")
-        self._now += timedelta(seconds=seconds)
-
-
-class SystemClock:
-    """Real UTC time, for the sandbox and benchmarks."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-# --- recorded traffic and injected faults -----------------------------------------------------
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the simulator saw it (path without the ``/v2`` prefix)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-    content_type: str | None
-
-    def json(self) -> Any:
-        """The body parsed as JSON (convenience for assertions)."""
-        return json.loads(self.body)
-
-
-@dataclass
-class _Fault:
-    status: int
-    method: str | None
-    path_prefix: str | None
-    remaining: int
-    retry_after: float | None
-    delay: float
-
-    def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method:
-            return False
-        if self.path_prefix is None:
-            # An unscoped fault is meant for the AI API; letting it hit the token endpoint
-            # would make "the next call fails" depend on whether the client held a token.
-            return path.startswith(API_PREFIX + "/")
-        return path.startswith(self.path_prefix) or _strip_prefix(path).startswith(self.path_prefix)
+# --- errors and injected faults ---------------------------------------------------------------
 
 
 class _ApiError(Exception):
@@ -187,6 +118,32 @@ class _ApiError(Exception):
 
 def _bad_request(message: str) -> _ApiError:
     return _ApiError(400, CODE_BAD_REQUEST, message)
+
+
+def _injected(fault: simkit.Fault) -> _ApiError:
+    """The error an injected fault answers with."""
+    phrase = HTTPStatus(fault.status).phrase
+    return _ApiError(
+        fault.status, phrase.replace(" ", ""), f"Injected fault: {phrase}", fault.headers
+    )
+
+
+def _no_route(method: str, path: str, allowed: list[str]) -> _ApiError:
+    """404 for an unknown path, 405 (with Allow) for a known path and another method."""
+    if allowed:
+        message = f"{method} is not allowed on {API_PREFIX}{path}"
+        return _ApiError(405, CODE_METHOD, message, {"Allow": ", ".join(allowed)})
+    return _ApiError(404, CODE_NOT_FOUND, f"No resource at {API_PREFIX}{path}")
+
+
+def _fault_reaches(path_prefix: str | None, path: str) -> bool:
+    """Whether a fault reaches ``path`` (the full path, ``/v2`` included)."""
+    if path_prefix is None:
+        # An unscoped fault is meant for the AI API; letting it hit the token endpoint
+        # would make "the next call fails" depend on whether the client held a token.
+        return path.startswith(API_PREFIX + "/")
+    stripped = simkit.strip_prefix(path, API_PREFIX)
+    return path.startswith(path_prefix) or stripped.startswith(path_prefix)
 
 
 # --- domain state -----------------------------------------------------------------------------
@@ -279,30 +236,16 @@ class _ResourceGroup:
 
 
 @dataclass
-class _Context:
+class _Context(simkit.RequestContext):
     """What a route handler gets: the parsed request and the group it addresses."""
 
-    request: Request
     request_id: str
-    body: bytes
-    now: datetime
-    params: dict[str, str]
     group: _ResourceGroup
     group_name: str
 
-    @property
-    def query(self) -> Mapping[str, str]:
-        return self.request.query_params
-
-
-_Handler = Callable[[_Context], Response]
-
 
 @dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: _Handler
+class _Route(simkit.Route[_Context]):
     needs_group: bool = True
 
 
@@ -362,10 +305,9 @@ class AICoreSimulator:
         self.latency = 0.0
         self._groups = {name: _ResourceGroup() for name in resource_groups}
         self._tokens: dict[str, datetime] = {}
-        self._faults: list[_Fault] = []
-        self._routes = self._build_routes()
-        methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-        self.app: ASGIApp = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
+        self._faults = simkit.FaultQueue(_fault_reaches, _injected)
+        self._routes = simkit.RouteTable(self._build_routes(), _no_route)
+        self.app: ASGIApp = simkit.catch_all_app(self._handle)
 
     # --- seeding and inspection (test API) ----------------------------------------------------
 
@@ -505,11 +447,14 @@ class AICoreSimulator:
         (the token endpoint is faulted only when named). ``retry_after`` becomes a
         ``Retry-After`` header in seconds (fractions kept, so tests stay fast).
         """
-        if status != 0:
-            HTTPStatus(status)  # raises ValueError for a code HTTP does not define
-        if times < 1 or delay < 0:
-            raise ValueError("times must be >= 1 and delay >= 0")
-        self._faults.append(_Fault(status, method, path_prefix, times, retry_after, delay))
+        self._faults.inject(
+            status=status,
+            method=method,
+            path_prefix=path_prefix,
+            times=times,
+            retry_after=retry_after,
+            delay=delay,
+        )
 
     def expire_tokens(self) -> None:
         """Invalidate every token granted so far (to exercise refresh-on-401)."""
@@ -517,14 +462,11 @@ class AICoreSimulator:
 
     def advance(self, seconds: float) -> None:
         """Move a ManualClock forward (convenience for tests holding only the simulator)."""
-        if not isinstance(self.clock, ManualClock):
-            raise TypeError("advance() needs a ManualClock")
-        self.clock.advance(seconds)
+        simkit.advance_clock(self.clock, seconds)
 
     def calls(self, method: str, path: str | None = None) -> list[RecordedRequest]:
         """Recorded requests with this method (and exactly this path, without ``/v2``)."""
-        wanted = method.upper()
-        return [r for r in self.requests if r.method == wanted and (path is None or r.path == path)]
+        return simkit.select_calls(self.requests, method, path)
 
     def clear_faults(self) -> None:
         """Forget every injected fault that has not fired yet (an outage ends)."""
@@ -599,11 +541,11 @@ class AICoreSimulator:
         path = request.url.path
         request_id = str(uuid.uuid4())
         if path != TOKEN_PATH:
-            self.requests.append(_record(request, body))
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+            recorded_path = simkit.strip_prefix(path, API_PREFIX)
+            self.requests.append(RecordedRequest.of(request, recorded_path, body))
+        await simkit.pause(self.latency)
         try:
-            await self._apply_fault(request.method, path)
+            await self._faults.apply(request.method, path)
             if path == TOKEN_PATH:
                 response = self._token(request, body)
             elif path.startswith(API_PREFIX + "/"):
@@ -614,21 +556,6 @@ class AICoreSimulator:
             response = _error_response(error, request_id, path)
         response.headers["x-request-id"] = request_id
         return response
-
-    async def _apply_fault(self, method: str, path: str) -> None:
-        fault = next((f for f in self._faults if f.matches(method, path)), None)
-        if fault is None:
-            return
-        fault.remaining -= 1
-        if fault.remaining == 0:
-            self._faults.remove(fault)
-        if fault.delay > 0:
-            await asyncio.sleep(fault.delay)
-        if fault.status == 0:
-            return
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        phrase = HTTPStatus(fault.status).phrase
-        raise _ApiError(fault.status, phrase.replace(" ", ""), f"Injected fault: {phrase}", headers)
 
     def _token(self, request: Request, body: bytes) -> Response:
         # XSUAA, not the AI API: errors here use the OAuth2 shape {"error", "error_description"}.
@@ -657,13 +584,21 @@ class AICoreSimulator:
 
     def _dispatch(self, request: Request, body: bytes, request_id: str) -> Response:
         self._authenticate(request)
-        path = _strip_prefix(request.url.path)
-        route, params = self._match(request.method, path)
+        path = simkit.strip_prefix(request.url.path, API_PREFIX)
+        route, params = self._routes.match(request.method, path)
         for name, value in params.items():
             if not _ID.fullmatch(value):
                 raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
         group_name, group = self._resolve_group(request, route.needs_group)
-        context = _Context(request, request_id, body, self.clock.now(), params, group, group_name)
+        context = _Context(
+            request=request,
+            body=body,
+            now=self.clock.now(),
+            params=params,
+            request_id=request_id,
+            group=group,
+            group_name=group_name,
+        )
         return route.handler(context)
 
     def _authenticate(self, request: Request) -> None:
@@ -676,24 +611,6 @@ class AICoreSimulator:
                 "Missing, invalid or expired bearer token",
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-
-    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        allowed: list[str] = []
-        for route in self._routes:
-            found = route.pattern.fullmatch(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed.append(route.method)
-        if allowed:
-            raise _ApiError(
-                405,
-                CODE_METHOD,
-                f"{method} is not allowed on {API_PREFIX}{path}",
-                {"Allow": ", ".join(allowed)},
-            )
-        raise _ApiError(404, CODE_NOT_FOUND, f"No resource at {API_PREFIX}{path}")
 
     def _resolve_group(self, request: Request, needed: bool) -> tuple[str, _ResourceGroup]:
         if not needed:
@@ -1074,10 +991,6 @@ class AICoreSimulator:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _rfc3339(moment: datetime) -> str:
     """UTC with a Z; a fraction only when there is one (AI Core sends both forms)."""
     moment = moment.astimezone(UTC)
@@ -1099,21 +1012,6 @@ def _parse_rfc3339(text: str) -> datetime | None:
         return datetime.fromisoformat(whole + micro + zone).astimezone(UTC)
     except ValueError:
         return None
-
-
-def _strip_prefix(path: str) -> str:
-    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
-
-
-def _record(request: Request, body: bytes) -> RecordedRequest:
-    return RecordedRequest(
-        method=request.method,
-        path=_strip_prefix(request.url.path),
-        query=dict(request.query_params),
-        headers={key.lower(): value for key, value in request.headers.items()},
-        body=body,
-        content_type=request.headers.get("content-type"),
-    )
 
 
 def _error_response(error: _ApiError, request_id: str, path: str) -> Response:

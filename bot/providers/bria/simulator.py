@@ -22,23 +22,21 @@ Design points, shared with the AI Core simulator:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any, Final
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from bot.providers.aicore.simulator import Clock, ManualClock, RecordedRequest, SystemClock
+from bot.providers import simkit
+from bot.providers.simkit import Clock, ManualClock, RecordedRequest, SystemClock
 
 __all__ = [
     "MODEL_STATUSES",
@@ -129,19 +127,22 @@ def _field_error(name: str, message: str, value: Any) -> dict[str, str]:
     return {"msg": message, "field_name": name, "field_input": str(value)}
 
 
-@dataclass
-class _Fault:
-    status: int
-    method: str | None
-    path_prefix: str | None
-    remaining: int
-    retry_after: float | None
-    delay: float
+def _injected(fault: simkit.Fault) -> _BriaError:
+    """The error an injected fault answers with."""
+    text = _FAULT_TEXTS.get(fault.status, HTTPStatus(fault.status).phrase)
+    return _BriaError(fault.status, {"message": text}, fault.headers)
 
-    def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method:
-            return False
-        return self.path_prefix is None or path.startswith(_strip_prefix(self.path_prefix))
+
+def _no_route(method: str, path: str, allowed: list[str]) -> _BriaError:
+    # Undocumented; shaped like a FastAPI answer, which the validation errors suggest.
+    if allowed:
+        return _BriaError(405, {"detail": "Method Not Allowed"}, {"Allow": ", ".join(allowed)})
+    return _BriaError(404, {"detail": "Not Found"})
+
+
+def _fault_reaches(path_prefix: str | None, path: str) -> bool:
+    """Whether a fault reaches ``path`` (without ``/v1``); prefixes match with or without it."""
+    return path_prefix is None or path.startswith(simkit.strip_prefix(path_prefix, API_PREFIX))
 
 
 # --- domain state ---------------------------------------------------------------------------------
@@ -221,26 +222,9 @@ class _Model:
         return [str(step) for step in range(interval, done + 1, interval)]
 
 
-@dataclass
-class _Context:
-    request: Request
-    body: bytes
-    now: datetime
-    params: dict[str, str]
-
-    @property
-    def query(self) -> Mapping[str, str]:
-        return self.request.query_params
-
-
-_Handler = Callable[[_Context], Response]
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: _Handler
+# Bria's handlers need nothing beyond the shared context (no groups, no request ids).
+_Context = simkit.RequestContext
+_Route = simkit.Route[_Context]
 
 
 # --- the simulator --------------------------------------------------------------------------------
@@ -271,10 +255,9 @@ class BriaSimulator:
         self._projects: dict[int, _Project] = {}
         self._datasets: dict[int, _Dataset] = {}
         self._models: dict[int, _Model] = {}
-        self._faults: list[_Fault] = []
-        self._routes = self._build_routes()
-        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-        self.app: ASGIApp = Starlette(routes=[Route("/{path:path}", self._handle, methods=methods)])
+        self._faults = simkit.FaultQueue(_fault_reaches, _injected)
+        self._routes = simkit.RouteTable(self._build_routes(), _no_route)
+        self.app: ASGIApp = simkit.catch_all_app(self._handle)
 
     # --- seeding and inspection (test API) --------------------------------------------------------
 
@@ -414,11 +397,14 @@ class BriaSimulator:
         ``path_prefix`` matches with or without ``/v1``. ``retry_after`` becomes a
         ``Retry-After`` header in seconds (Bria documents none; proxies send it).
         """
-        if status != 0:
-            HTTPStatus(status)  # raises ValueError for a code HTTP does not define
-        if times < 1 or delay < 0:
-            raise ValueError("times must be >= 1 and delay >= 0")
-        self._faults.append(_Fault(status, method, path_prefix, times, retry_after, delay))
+        self._faults.inject(
+            status=status,
+            method=method,
+            path_prefix=path_prefix,
+            times=times,
+            retry_after=retry_after,
+            delay=delay,
+        )
 
     def clear_faults(self) -> None:
         """Forget every injected fault that has not fired yet (an outage ends)."""
@@ -426,14 +412,11 @@ class BriaSimulator:
 
     def calls(self, method: str, path: str | None = None) -> list[RecordedRequest]:
         """Recorded requests with this method (and exactly this path, without ``/v1``)."""
-        wanted = method.upper()
-        return [r for r in self.requests if r.method == wanted and (path is None or r.path == path)]
+        return simkit.select_calls(self.requests, method, path)
 
     def advance(self, seconds: float) -> None:
         """Move a ManualClock forward (convenience for tests holding only the simulator)."""
-        if not isinstance(self.clock, ManualClock):
-            raise TypeError("advance() needs a ManualClock")
-        self.clock.advance(seconds)
+        simkit.advance_clock(self.clock, seconds)
 
     # --- internals: state -------------------------------------------------------------------------
 
@@ -452,32 +435,16 @@ class BriaSimulator:
 
     async def _handle(self, request: Request) -> Response:
         body = await request.body()
-        path = _strip_prefix(request.url.path)
-        self.requests.append(_record(request, path, body))
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        path = simkit.strip_prefix(request.url.path, API_PREFIX)
+        self.requests.append(RecordedRequest.of(request, path, body))
+        await simkit.pause(self.latency)
         try:
-            await self._apply_fault(request.method, path)
+            await self._faults.apply(request.method, path)
             self._authorize(request)
-            route, params = self._match(request.method, path)
+            route, params = self._routes.match(request.method, path)
             return route.handler(_Context(request, body, self.clock.now(), params))
         except _BriaError as error:
             return JSONResponse(error.body, status_code=error.status, headers=error.headers)
-
-    async def _apply_fault(self, method: str, path: str) -> None:
-        fault = next((f for f in self._faults if f.matches(method, path)), None)
-        if fault is None:
-            return
-        fault.remaining -= 1
-        if fault.remaining == 0:
-            self._faults.remove(fault)
-        if fault.delay > 0:
-            await asyncio.sleep(fault.delay)
-        if fault.status == 0:
-            return
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        text = _FAULT_TEXTS.get(fault.status, HTTPStatus(fault.status).phrase)
-        raise _BriaError(fault.status, {"message": text}, headers)
 
     def _authorize(self, request: Request) -> None:
         # 401 body: undocumented; {"message": ...} like the documented bodies.
@@ -486,20 +453,6 @@ class BriaSimulator:
         if self._forbidden is not None:
             # The spec's 403 examples are a bare JSON string, not an object.
             raise _BriaError(403, self._forbidden)
-
-    def _match(self, method: str, path: str) -> tuple[_Route, dict[str, str]]:
-        allowed: list[str] = []
-        for route in self._routes:
-            found = route.pattern.fullmatch(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed.append(route.method)
-        if allowed:
-            # Undocumented; shaped like a FastAPI answer, which the validation errors suggest.
-            raise _BriaError(405, {"detail": "Method Not Allowed"}, {"Allow": ", ".join(allowed)})
-        raise _BriaError(404, {"detail": "Not Found"})
 
     def _build_routes(self) -> list[_Route]:
         one_model = r"/tailored-gen/models/(?P<model_id>[^/]+)"
@@ -649,21 +602,6 @@ class BriaSimulator:
 def _require(value: str, allowed: tuple[str, ...], name: str) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-
-
-def _strip_prefix(path: str) -> str:
-    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
-
-
-def _record(request: Request, path: str, body: bytes) -> RecordedRequest:
-    return RecordedRequest(
-        method=request.method,
-        path=path,
-        query=dict(request.query_params),
-        headers={key.lower(): value for key, value in request.headers.items()},
-        body=body,
-        content_type=request.headers.get("content-type"),
-    )
 
 
 def _timestamp(moment: datetime) -> str:
