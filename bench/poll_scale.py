@@ -8,7 +8,8 @@ A benchmark, not a test: nothing is asserted. Run it by hand from the project ro
     TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         /work/.venv/bin/python bench/poll_scale.py
 
-It takes about two to three minutes (longer with PostgreSQL) and prints one table.
+It takes about 1.5 minutes (2.5 with PostgreSQL too) and prints one table; progress goes to
+stderr. Other processes on the machine skew the figures: the header shows the load average.
 
 Set-up
     A child process (``multiprocessing``, spawn) holds the AI Core simulator (``SystemClock``,
@@ -75,6 +76,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +129,15 @@ TARGET_CYCLE_S = 1.0
 TARGET_MEMORY_MB = 150.0
 TARGET_DETECT_S = POLL_INTERVAL_S + 1.0
 
+# How long a child process may take to start (imports, seeding) or to answer a command.
+CHILD_START_S = 120.0
+CHILD_ANSWER_S = 60.0
+NAIVE_PASS_TIMEOUT_S = 300.0
+
 PG_ENV = "TEST_DATABASE_URL"
 MB = 1024 * 1024
-_ID_IN_PATH = re.compile(r"^/lm/executions/[0-9a-f]{16}")
-
-log = logging.getLogger("poll_scale")
+# "/lm/executions/<id>[/logs]" counted as one route whatever the id ("$count" is a route).
+_ID_IN_PATH = re.compile(r"^(/lm/executions/)(?!\$count$)[^/]+")
 
 
 def channel_of(resource_group: str) -> str:
@@ -155,9 +161,11 @@ def _take_requests(sim: AICoreSimulator) -> dict[str, int]:
     taken = list(sim.requests)
     # Only what was copied is removed: a request the server thread appends meanwhile stays.
     del sim.requests[: len(taken)]
-    return dict(
-        Counter(f"{r.method} {_ID_IN_PATH.sub('/lm/executions/{id}', r.path)}" for r in taken)
-    )
+    return dict(Counter(f"{r.method} {_route(r.path)}" for r in taken))
+
+
+def _route(path: str) -> str:
+    return _ID_IN_PATH.sub(r"\1{id}", path)
 
 
 def _slack_calls(fake: FakeSlack, start: int) -> list[tuple[str, float, str | None, str]]:
@@ -178,6 +186,8 @@ def _servers_main(conn: Connection, latency: float, seed: int) -> None:
     fake = FakeSlack(bot_token=BOT_TOKEN)
     with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
         conn.send((sim_server.url, slack_server.url))
+        # Commands run on this thread while uvicorn serves on its own. set_status swaps an
+        # execution's list of phases, so a request sees either the old or the new status.
         while True:
             command, args = conn.recv()
             answer: Any
@@ -204,6 +214,23 @@ def _servers_main(conn: Connection, latency: float, seed: int) -> None:
             conn.send(answer)
 
 
+def receive(conn: Connection, process: BaseProcess, timeout: float) -> Any:
+    """The child's next message; an error instead of a hang if the child dies or stalls.
+
+    A ``recv()`` stuck for good would keep its worker thread, and so ``asyncio.run``, from
+    ever returning: the temporary database and the PostgreSQL schema would stay behind.
+    """
+    deadline = time.monotonic() + timeout
+    while not conn.poll(0.2):
+        if not process.is_alive():
+            if conn.poll(0):  # its last message may have come just before it exited
+                break
+            raise RuntimeError(f"{process.name} exited with code {process.exitcode}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{process.name} did not answer within {timeout:.0f} s")
+    return conn.recv()
+
+
 class Servers:
     """The child process and a small request/answer protocol over a pipe."""
 
@@ -216,16 +243,17 @@ class Servers:
         self._process.start()
         child.close()
         self._lock = threading.Lock()
-        if not self._conn.poll(120):
+        try:
+            self.sim_url, self.slack_url = receive(self._conn, self._process, CHILD_START_S)
+        except BaseException:
             self.close()
-            raise TimeoutError("the simulator process did not start within 120 s")
-        self.sim_url, self.slack_url = self._conn.recv()
+            raise
 
     def call(self, command: str, *args: Any) -> Any:
         # One exchange at a time: calls come from the event loop's worker threads.
         with self._lock:
             self._conn.send((command, args))
-            answer = self._conn.recv()
+            answer = receive(self._conn, self._process, CHILD_ANSWER_S)
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -236,7 +264,7 @@ class Servers:
 
     def close(self) -> None:
         if self._process.is_alive():
-            with contextlib.suppress(OSError, EOFError):
+            with contextlib.suppress(OSError, EOFError, RuntimeError, TimeoutError):
                 self.call("stop")
             self._process.join(15)
         if self._process.is_alive():
@@ -353,7 +381,10 @@ async def seed_follows(db: Database, executions: dict[str, list[tuple[str, str]]
     """One follow per execution, already told its current status: a quiet steady state."""
     now = datetime.now(UTC)
     created = now - timedelta(hours=1)  # past the poller's grace for runs not yet listed
-    rows = [
+    followed = [
+        (group, run_id, status) for group, runs in executions.items() for run_id, status in runs
+    ]
+    rows: list[dict[str, Any]] = [
         {
             "provider": "aicore",
             "scope": group,
@@ -371,9 +402,7 @@ async def seed_follows(db: Database, executions: dict[str, list[tuple[str, str]]
             "created_at": created,
             "updated_at": created,
         }
-        for n, (group, run_id, status) in enumerate(
-            (group, run_id, status) for group, runs in executions.items() for run_id, status in runs
-        )
+        for n, (group, run_id, status) in enumerate(followed)
     ]
     async with db.session() as session, session.begin():
         await session.execute(insert(Follow), rows)
@@ -412,9 +441,10 @@ async def measure_poller(
 # the bot's cycles left behind (freed memory mostly stays resident in CPython), and vice versa.
 
 
-def _naive_main(conn: Connection, sim_url: str, targets: list[tuple[str, str]]) -> None:
+def _naive_main(conn: Connection, sim_url: str) -> None:
     """Entry point of the naive child: answers "concurrent"/"sequential" with its figures."""
     logging.basicConfig(level=logging.WARNING)
+    targets: list[tuple[str, str]] = conn.recv()
     asyncio.run(_naive_async(conn, sim_url, targets))
 
 
@@ -460,18 +490,23 @@ async def measure_naive(
     context = multiprocessing.get_context("spawn")
     conn, child = context.Pipe()
     process = context.Process(
-        target=_naive_main, args=(child, servers.sim_url, targets), name="poll-scale-naive"
+        target=_naive_main, args=(child, servers.sim_url), name="poll-scale-naive"
     )
     process.start()
     child.close()
     samples: list[Sample] = []
     try:
-        rss_rest: float = await asyncio.to_thread(conn.recv)
+        # Over the pipe, not as an argument: spawn writes arguments to the child before it
+        # reads them, and a large write to a child that dies while importing never returns.
+        await asyncio.to_thread(conn.send, targets)
+        rss_rest: float = await asyncio.to_thread(receive, conn, process, CHILD_START_S)
         for command in ("concurrent", "sequential"):
             await servers.acall("requests")  # drop the warm-up call
             sim_cpu = await servers.acall("cpu")
             conn.send(command)
-            wall, cpu, rss, fetched = await asyncio.to_thread(conn.recv)
+            wall, cpu, rss, fetched = await asyncio.to_thread(
+                receive, conn, process, NAIVE_PASS_TIMEOUT_S
+            )
             routes = await servers.acall("requests")
             samples.append(
                 Sample(
@@ -486,11 +521,11 @@ async def measure_naive(
             )
         conn.send("stop")
     finally:
+        conn.close()  # a child still waiting for a command sees EOF and ends
         process.join(30)
         if process.is_alive():
             process.terminate()  # our own child, by its handle
             process.join(5)
-        conn.close()
     return samples[0], samples[1], rss_rest
 
 
@@ -635,6 +670,7 @@ def postgres_schema(base_url: str) -> Iterator[str]:
     admin = create_engine(base_url.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()  # no idle connection of ours beside the bot's during the measurements
     separator = "&" if "?" in base_url else "?"
     try:
         yield f"{base_url}{separator}options=-csearch_path%3D{schema}"
@@ -764,8 +800,9 @@ def print_report(
         "process, not included in CPU s;",
         "alloc MB: tracemalloc peak of one more, untimed, cycle; RSS MB: the process's peak "
         "RSS during the pass (high-water mark reset",
-        "before it, so never below the RSS at its start); rest MB: RSS before the first pass "
-        "(imports, components, seeded database).",
+        "before it, so never below the RSS at its start); rest MB: RSS before the row's first "
+        "pass (imports, components,",
+        "seeded database, and whatever earlier rows left resident: CPython keeps freed memory).",
         "The naive rows run in a process of their own (same imports) and only fetch: no "
         "database compare, so they are a lower bound.",
     ):
@@ -825,7 +862,10 @@ def print_report(
 
 
 def header_lines(
-    databases: list[tuple[str, str]], pg_version: str | None, rss_ok: bool
+    databases: list[tuple[str, str]],
+    pg_version: str | None,
+    rss_ok: bool,
+    load: tuple[float, float],
 ) -> list[str]:
     dbs = ", ".join(
         f"SQLite {sqlite3.sqlite_version} (temp file)"
@@ -839,7 +879,9 @@ def header_lines(
         f"poll_scale: {len(RESOURCE_GROUPS)} resource groups x {EXECUTIONS_PER_GROUP:,} "
         f"executions = {total:,} followed, one channel per group ({mix})",
         f"machine:    {os.cpu_count()} CPUs, {platform.platform()}, "
-        f"Python {platform.python_version()} ({platform.python_implementation()})",
+        f"Python {platform.python_version()} ({platform.python_implementation()}), "
+        # Other processes compete for the same CPUs: a high load explains a slow run.
+        f"load average {load[0]:.1f} (1 min, at start), {load[1]:.1f} (5 min, at end)",
         f"database:   {dbs}",
         f"AI Core:    simulator with {SIM_LATENCY_S * 1000:g} ms latency per call, served with "
         "the fake Slack by uvicorn (h11) on 127.0.0.1 in a separate process: CPU and memory "
@@ -857,6 +899,7 @@ def header_lines(
 
 async def main_async(servers: Servers, databases: list[tuple[str, str]]) -> None:
     rng = random.Random()
+    load_at_start = os.getloadavg()[0]
     results: list[DbResult] = []
     for label, url in databases:
         print(f"... measuring {label}", file=sys.stderr, flush=True)
@@ -866,7 +909,8 @@ async def main_async(servers: Servers, databases: list[tuple[str, str]]) -> None
     naive = await measure_naive(servers, executions)
     pg_url = os.environ.get(PG_ENV)
     pg_version = postgres_version(pg_url) if pg_url else None
-    print_report(header_lines(databases, pg_version, reset_rss_peak()), results, naive)
+    load = (load_at_start, os.getloadavg()[1])
+    print_report(header_lines(databases, pg_version, reset_rss_peak(), load), results, naive)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from bot.settings import Settings, load_settings
 
 log = logging.getLogger("bot")
 
+SHUTDOWN_GRACE_SECONDS = 5.0
 NO_SLACK = (
     "No Slack credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode), or "
     "SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode); see README.md"
@@ -100,7 +101,20 @@ async def serve(settings: Settings, role: str) -> None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         server.should_exit = True
         await web
+        await _finish_listeners(SHUTDOWN_GRACE_SECONDS)
         await components.aclose()
+
+
+async def _finish_listeners(grace: float) -> None:
+    """Let after-ack work already running (a start, a stop) finish and answer its user."""
+    pending = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    if not pending:
+        return
+    _done, late = await asyncio.wait(pending, timeout=grace)
+    if late:
+        log.warning(
+            "%d listener task(s) still running after %.0f s; stopping anyway", len(late), grace
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

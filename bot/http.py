@@ -39,7 +39,10 @@ def new_http_client() -> httpx.AsyncClient:
     """The one long-lived client the process shares (connection reuse across calls)."""
     return httpx.AsyncClient(
         timeout=default_timeout(),
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        # At 100 commands a second against a provider that takes 2 s, a few hundred calls are in
+        # flight: a small pool makes them queue, and httpcore's queue bookkeeping then costs
+        # more CPU than the calls themselves.
+        limits=httpx.Limits(max_connections=500, max_keepalive_connections=500),
         headers={"User-Agent": "aicore-chatops/0.1"},
     )
 

@@ -10,6 +10,7 @@ processes can run for availability.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections import defaultdict
@@ -21,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlalchemy.orm.exc import StaleDataError
 
 from bot import blocks, metrics
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 LEASE_KEY = "poller-lease"
 LEASE_MIN_SECONDS = 10.0
+LIST_CONCURRENCY = 8
 # A run that a command just started may not be in the list yet; give it this long.
 NEW_RUN_GRACE = timedelta(seconds=120)
 # Runs created this long before a subscription still count as "new" for it (clock skew).
@@ -94,27 +97,37 @@ class Poller:
         if not await self._hold_lease(now):
             report.leader = False
             return report
-        for provider_name, scope in await self._scopes():
-            provider = self.providers.get(provider_name)
-            if provider is None:
+        scopes = [(self.providers[p], s) for p, s in await self._scopes() if p in self.providers]
+        report.scopes = len(scopes)
+        # The list calls go out together (their latency does not add up); the database work
+        # for each scope then runs one after the other, each in its own transaction.
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+        listed = await asyncio.gather(*(self._list(gate, p, s) for p, s in scopes))
+        for (provider, scope), runs in zip(scopes, listed, strict=True):
+            if runs is None:
+                report.failed_scopes.append(f"{provider.name}/{scope}")
                 continue
-            report.scopes += 1
-            with metrics.POLL_DURATION.labels(provider_name).time():
-                try:
-                    runs = await provider.list_runs(scope)
-                except ProviderError as exc:
-                    # Nothing is recorded: the next cycle compares again, so nothing is lost.
-                    metrics.POLL_FAILURES.labels(provider_name).inc()
-                    log.warning("poll of %s/%s failed: %s", provider_name, scope, exc.user_text())
-                    report.failed_scopes.append(f"{provider_name}/{scope}")
-                    continue
             try:
                 await self._apply(provider, scope, {run.id: run for run in runs}, now, report)
             except StaleDataError:
                 # Another worker recorded these transitions first; its messages are the ones.
-                log.warning("poll of %s/%s lost a race with another worker", provider_name, scope)
+                log.warning("poll of %s/%s lost a race with another worker", provider.name, scope)
         report.messages += await self._run_deletions(now)
         return report
+
+    async def _list(
+        self, gate: asyncio.Semaphore, provider: Provider, scope: str
+    ) -> list[Run] | None:
+        """One scope's runs, or None when the provider failed (nothing is recorded then:
+        the next cycle compares again, so nothing is lost)."""
+        async with gate:
+            with metrics.POLL_DURATION.labels(provider.name).time():
+                try:
+                    return await provider.list_runs(scope)
+                except ProviderError as exc:
+                    metrics.POLL_FAILURES.labels(provider.name).inc()
+                    log.warning("poll of %s/%s failed: %s", provider.name, scope, exc.user_text())
+                    return None
 
     # -- "Stop, then delete" ----------------------------------------------------------------
 
@@ -276,6 +289,8 @@ class Poller:
                         Follow.finished.is_(False),
                     )
                     .order_by(Follow.id)
+                    # The stored snapshot is only written here, never read: do not load it.
+                    .options(defer(Follow.snapshot))
                 )
             )
             announcements: list[_Announcement] = []

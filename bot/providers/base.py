@@ -7,11 +7,14 @@ one package that implements :class:`Provider`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from bot.blocks import Style
@@ -53,7 +56,15 @@ class Run:
     modified_at: datetime | None = None
     details: tuple[tuple[str, str], ...] = ()  # extra (label, value) pairs for the card
     outputs: tuple[str, ...] = ()  # output artifact names/urls
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # The provider's own record (a pydantic model); ``raw`` is its JSON form, made only when
+    # needed: the poller lists thousands of runs a cycle and stores few of them.
+    source: BaseModel | None = field(default=None, compare=False, repr=False)
+
+    @functools.cached_property
+    def raw(self) -> dict[str, Any]:
+        if self.source is None:
+            return {}
+        return self.source.model_dump(mode="json", by_alias=True)
 
 
 @dataclass(frozen=True)

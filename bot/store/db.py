@@ -45,11 +45,20 @@ def async_url(database_url: str) -> URL:
     return url.set(drivername="sqlite+aiosqlite") if url.drivername == "sqlite" else url
 
 
-def _engine_options(url: URL, connect_args: dict[str, Any]) -> dict[str, Any]:
+def _engine_options(url: URL, connect_args: dict[str, Any], *, pooled: bool) -> dict[str, Any]:
     if url.drivername.startswith("sqlite"):
-        # One file shared by an async writer and the sync migrator: wait on locks, not fail.
-        return {"connect_args": {"timeout": 30, **connect_args}, "poolclass": NullPool}
-    return {"connect_args": connect_args, "pool_pre_ping": True}
+        # Writers wait on SQLite's lock (busy timeout) rather than fail. The bot's engine keeps
+        # its connections (a new one costs a thread and two PRAGMAs); the migrator's does not.
+        options: dict[str, Any] = {"connect_args": {"timeout": 30, **connect_args}}
+        if not pooled:
+            options["poolclass"] = NullPool
+        return options
+    return {
+        "connect_args": connect_args,
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 20,
+    }
 
 
 def _sqlite_pragmas(engine: Any) -> None:
@@ -69,7 +78,7 @@ class Database:
         self._connect_args = connect_args or {}
         aurl = async_url(database_url)
         self.engine: AsyncEngine = create_async_engine(
-            aurl, **_engine_options(aurl, self._connect_args)
+            aurl, **_engine_options(aurl, self._connect_args, pooled=True)
         )
         if aurl.drivername.startswith("sqlite"):
             _sqlite_pragmas(self.engine.sync_engine)
@@ -81,7 +90,7 @@ class Database:
     def migrate_sync(self) -> None:
         """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
         url = sync_url(self.url)
-        engine = create_engine(url, **_engine_options(url, self._connect_args))
+        engine = create_engine(url, **_engine_options(url, self._connect_args, pooled=False))
         try:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))

@@ -26,7 +26,8 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 def parse_timestamp(value: Any) -> Any:
     """AI Core sends both whole seconds and nanoseconds; Python keeps microseconds."""
     if isinstance(value, str):
-        value = _FRACTION.sub(r"\1", value.strip())
+        if len(value) > 27:  # only nanosecond-ish fractions need trimming (and the regex)
+            value = _FRACTION.sub(r"\1", value.strip())
         if value.endswith("Z"):
             value = value[:-1] + "+00:00"
         parsed = datetime.fromisoformat(value)

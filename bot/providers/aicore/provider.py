@@ -74,7 +74,7 @@ class AICoreProvider:
             completed_at=execution.completion_time,
             modified_at=execution.modified_at,
             outputs=tuple(a.url or a.name or "?" for a in execution.output_artifacts),
-            raw=execution.model_dump(mode="json", by_alias=True),
+            source=execution,
         )
 
     async def get(self, scope: str, run_id: str) -> Run:
@@ -101,16 +101,16 @@ class AICoreProvider:
     async def results_summary(self, run: Run) -> str:
         """What a prompt-optimization run produced: its metrics and its output artifacts."""
         metrics = await self.client.get_metrics(run.scope, [run.id])
-        execution = Execution.model_validate(run.raw) if run.raw else Execution(id=run.id)
+        execution = _execution_of(run)
         return optimization_summary(run.id, metrics, execution.output_artifacts)
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
-        execution = Execution.model_validate(run.raw) if run.raw else Execution(id=run.id)
+        execution = _execution_of(run)
         return [_entry(line) for line in await self.client.tail_logs(run.scope, execution, lines)]
 
     async def logs_page(self, run: Run, *, before: datetime | None, lines: int) -> list[LogEntry]:
         """``lines`` lines ending just before ``before`` (newest page when None), oldest first."""
-        execution = Execution.model_validate(run.raw) if run.raw else Execution(id=run.id)
+        execution = _execution_of(run)
         newest_first = await self.client.get_logs(
             run.scope,
             run.id,
@@ -176,6 +176,12 @@ def _number(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g}"
+
+
+def _execution_of(run: Run) -> Execution:
+    if isinstance(run.source, Execution):
+        return run.source
+    return Execution(id=run.id)
 
 
 def _entry(line: LogLine) -> LogEntry:

@@ -91,7 +91,7 @@ class BriaProvider:
             created_at=model.created_at,
             modified_at=model.updated_at,
             details=tuple(details),
-            raw=model.model_dump(mode="json"),
+            source=model,
         )
 
     def run_from_snapshot(self, scope: str, snapshot: dict[str, Any]) -> Run:
