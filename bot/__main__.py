@@ -12,9 +12,13 @@ from collections.abc import Generator, Sequence
 
 import uvicorn
 
+from bot.app import Components, build, check_providers
 from bot.errors import ConfigError
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, load_settings
+from bot.web import build_web
+from bot.worker import Worker
+from bot.workloop import WorkLoop, cancel_the_rest
 
 log = logging.getLogger("bot")
 
@@ -45,18 +49,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def serve(settings: Settings, role: str) -> None:
-    from bot.app import build
-    from bot.web import build_web
+    """Web on this loop; the work after acks, the worker and every client on the work loop."""
+    work = WorkLoop()
+    work.start()
+    try:
+        components = await work.run(build(settings, offload=work.run))
+        try:
+            await _serve(settings, role, components, work)
+        finally:
+            await work.run(cancel_the_rest())  # work whose listener gave up: end it cleanly
+            await work.run(components.aclose())
+    finally:
+        work.stop()
 
-    components = await build(settings)
+
+async def _serve(settings: Settings, role: str, components: Components, work: WorkLoop) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-
     server = _Server(
         uvicorn.Config(
-            build_web(components),
+            build_web(components, slack_endpoint=role in ("all", "web")),
             host="0.0.0.0",
             port=settings.port,
             log_level="warning",
@@ -66,6 +80,7 @@ async def serve(settings: Settings, role: str) -> None:
     )
     web = asyncio.create_task(server.serve(), name="web")
     socket_mode = None
+    worker: Worker | None = None
     try:
         while not server.started:
             if web.done():
@@ -88,21 +103,23 @@ async def serve(settings: Settings, role: str) -> None:
             )
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
         if role in ("all", "worker"):
-            from bot.worker import Worker
-
-            worker = Worker(components)
-            worker.start()
+            worker = await work.run(_start_worker(components))
         await stop.wait()
         log.info("shutting down")
     finally:
         if worker is not None:
-            await worker.stop()
+            await work.run(worker.stop())
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         server.should_exit = True
         await web
         await _finish_listeners(SHUTDOWN_GRACE_SECONDS)
-        await components.aclose()
+
+
+async def _start_worker(components: Components) -> Worker:
+    worker = Worker(components)
+    worker.start()  # the scheduler and delivery attach to the loop this runs on
+    return worker
 
 
 async def _finish_listeners(grace: float) -> None:
@@ -113,8 +130,9 @@ async def _finish_listeners(grace: float) -> None:
     _done, late = await asyncio.wait(pending, timeout=grace)
     if late:
         log.warning(
-            "%d listener task(s) still running after %.0f s; stopping anyway", len(late), grace
+            "%d listener task(s) still running after %.0f s; stopping them", len(late), grace
         )
+        await cancel_the_rest()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,8 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.has_slack_credentials:
             log.error(NO_SLACK)
             return 2
-        from bot.app import check_providers
-
         check_providers(settings)
         asyncio.run(serve(settings, args.role))
     except ConfigError as exc:

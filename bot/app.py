@@ -32,6 +32,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.repo import Store
+from bot.workloop import Offload, run_here
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,18 @@ class Components:
         await self.db.dispose()
 
 
-def slack_web_client(settings: Settings) -> AsyncWebClient:
-    """The one Slack Web client: 429s wait out Retry-After (not on by default in slack_sdk).
+def slack_web_client(settings: Settings, *, shared_session: bool = True) -> AsyncWebClient:
+    """A Slack Web client whose 429s wait out Retry-After (not on by default in slack_sdk).
 
-    It shares one aiohttp session, so calls reuse connections instead of opening one each.
+    The bot's own client shares one aiohttp session, so calls reuse connections. Bolt gets one
+    without a session: it runs on the web loop, and a session belongs to the loop it was made on.
     """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
-        session=aiohttp.ClientSession(),
+        session=aiohttp.ClientSession() if shared_session else None,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
@@ -137,7 +139,9 @@ async def build(
     http: httpx.AsyncClient | None = None,
     retry: RetryPolicy | None = None,
     migrate: bool = True,
+    offload: Offload[Any] = run_here,
 ) -> Components:
+    """Build everything; call it on the loop that will run the work (see ``bot.workloop``)."""
     from handlers import register_all  # handlers depend on bot, never the other way round
 
     http = http or new_http_client()
@@ -154,8 +158,10 @@ async def build(
             key=derive_key(settings.slack_signing_secret.get_secret_value()),
         )
     service = Service(providers=providers, store=store, slack=slack, log_links=log_links)
-    deps = Deps(settings=settings, service=service, store=store)
-    bolt = build_bolt(settings, slack)
+    deps = Deps(settings=settings, service=service, store=store, offload=offload)
+    bolt = build_bolt(
+        settings, slack if offload is run_here else slack_web_client(settings, shared_session=False)
+    )
     register_all(bolt, deps)
     return Components(
         settings=settings,

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from bot.app import Components
 from bot.logpage import log_page_route
 from bot.store.tables import WorkerState
+from bot.workloop import Offload
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,8 @@ def build_web(
         return await slack_handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
-        states: dict[str, Any] = {"database": await _database_state(components)}
-        states.update({name: "configured" for name in components.providers})
+        states = await components.deps.offload(_states(components))
         healthy = states["database"] == "ok"
-        if healthy:
-            states["last_polls"] = await _last_polls(components)
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": states},
             status_code=200 if healthy else 503,
@@ -48,7 +46,11 @@ def build_web(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     log_links = components.service.log_links
-    pages = [log_page_route(components.service, log_links)] if log_links is not None else []
+    pages = (
+        [offloaded(log_page_route(components.service, log_links), components.deps.offload)]
+        if log_links is not None
+        else []
+    )
     routes = [
         *(extra_routes or []),  # first: a caller's route wins over a default one
         *pages,
@@ -58,6 +60,24 @@ def build_web(
     if slack_endpoint:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+async def _states(components: Components) -> dict[str, Any]:
+    states: dict[str, Any] = {"database": await _database_state(components)}
+    states.update({name: "configured" for name in components.providers})
+    if states["database"] == "ok":
+        states["last_polls"] = await _last_polls(components)
+    return states
+
+
+def offloaded(route: Route, offload: Offload[Response]) -> Route:
+    """The same route, its work run where the bot's clients live (the work loop)."""
+    inner = route.endpoint
+
+    async def endpoint(request: Request) -> Response:
+        return await offload(inner(request))
+
+    return Route(route.path, endpoint, methods=list(route.methods or ["GET"]))
 
 
 async def _last_polls(components: Components) -> dict[str, str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.deps import Deps
 from bot.errors import ChatOpsError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,17 @@ def error_text(exc: ChatOpsError) -> str:
     return f":warning: {describe(exc)}"
 
 
-async def answering_errors(respond: AsyncRespond, work: Awaitable[Any]) -> None:
-    """Run the after-ack work; our own errors become a private answer with the requestId.
+async def answering_errors(
+    deps: Deps, respond: AsyncRespond, work: Coroutine[Any, Any, None]
+) -> None:
+    """Run the after-ack work on the work loop; our errors become a private answer.
 
     Anything else is a bug: it propagates to Bolt's error handler, which logs the traceback.
     """
+    await deps.offload(_answering(respond, work))
+
+
+async def _answering(respond: AsyncRespond, work: Coroutine[Any, Any, None]) -> None:
     try:
         await work
     except ChatOpsError as exc:

@@ -20,11 +20,11 @@ from handlers.common import answering_errors, private
 def register(app: AsyncApp, deps: Deps) -> None:
     async def on_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answering_errors(respond, _confirm(deps, body, respond))
+        await answering_errors(deps, respond, _confirm(deps, body, respond))
 
     async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answering_errors(respond, _cancel(deps, body, respond))
+        await answering_errors(deps, respond, _cancel(deps, body, respond))
 
     app.action(blocks.ACTION_BULK_CONFIRM)(on_confirm)
     app.action(blocks.ACTION_BULK_CANCEL)(on_cancel)

@@ -25,27 +25,27 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, deps: Deps) -> None:
     async def on_stop(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answering_errors(respond, _act(deps, body, respond, "stop"))
+        await answering_errors(deps, respond, _act(deps, body, respond, "stop"))
 
     async def on_delete(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answering_errors(respond, _act(deps, body, respond, "delete"))
+        await answering_errors(deps, respond, _act(deps, body, respond, "delete"))
 
     async def on_refresh(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        await answering_errors(respond, _refresh(deps, body, respond))
+        await answering_errors(deps, respond, _refresh(deps, body, respond))
 
     async def on_logs(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         await ack()
-        await _logs(deps, body, respond, client)
+        await deps.offload(_logs(deps, body, respond, client))
 
     async def on_stop_then_delete(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
     ) -> None:
         await ack()
-        await answering_errors(respond, _stop_then_delete(deps, body, respond))
+        await answering_errors(deps, respond, _stop_then_delete(deps, body, respond))
 
     app.action(blocks.ACTION_STOP_THEN_DELETE)(on_stop_then_delete)
     app.action(blocks.ACTION_STOP)(on_stop)

@@ -27,6 +27,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_type="ephemeral", text=blocks.help_text("/aicore", default_group))
             return
         await ack(**ack_message(parsed))
-        await answering_errors(respond, WORK[parsed.name](deps, parsed, command, respond))
+        await answering_errors(deps, respond, WORK[parsed.name](deps, parsed, command, respond))
 
     app.command("/aicore")(aicore_command)

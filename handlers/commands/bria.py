@@ -26,6 +26,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_type="ephemeral", text=blocks.help_text("/bria", "bria"))
             return
         await ack(**ack_message(parsed))
-        await answering_errors(respond, WORK[parsed.name](deps, parsed, command, respond))
+        await answering_errors(deps, respond, WORK[parsed.name](deps, parsed, command, respond))
 
     app.command("/bria")(bria_command)

@@ -6,7 +6,7 @@ provider; from there on the work is the same: the provider supplies what differs
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -17,7 +17,7 @@ from bot.deps import Deps
 from bot.providers.base import Action, Lifecycle
 from handlers.common import private
 
-Work = Callable[[Deps, Command, dict[str, Any], AsyncRespond], Awaitable[None]]
+Work = Callable[[Deps, Command, dict[str, Any], AsyncRespond], Coroutine[Any, Any, None]]
 
 
 def _style(deps: Deps, cmd: Command) -> blocks.Style:
