@@ -12,34 +12,8 @@ from bot.errors import AuthError, BadRequestError, ConflictError, NotFoundError,
 from bot.http import RetryPolicy
 from bot.providers.bria.client import BriaClient
 from bot.providers.bria.simulator import FORBIDDEN_TEXT, BriaSimulator, ManualClock
+from tests.support.bria_fixtures import TOKEN, api, clock, dataset, sim  # noqa: F401 - fixtures
 from tests.support.waits import Waits
-
-TOKEN = "bria-test-token"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> BriaSimulator:
-    return BriaSimulator(clock=clock, training_seconds=3600, stopping_seconds=5)
-
-
-@pytest.fixture
-def dataset(sim: BriaSimulator) -> int:
-    return sim.add_dataset(sim.add_project(), training_version="fibo")
-
-
-@pytest.fixture
-async def api(sim: BriaSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    """Raw HTTP against the simulator, with the token, at the real base path ``/v1``."""
-    transport = httpx.ASGITransport(app=sim.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://bria/v1", headers={"api_token": TOKEN}
-    ) as client:
-        yield client
 
 
 @pytest.fixture

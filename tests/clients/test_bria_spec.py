@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,12 @@ import httpx
 import pytest
 import yaml
 from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from bot.providers.bria.simulator import MODEL_STATUSES, BriaSimulator, ManualClock
+from tests.support.bria_fixtures import TOKEN, api, clock, dataset, sim  # noqa: F401 - fixtures
+from tests.support.openapi_httpx import OpenAPIRequest, OpenAPIResponse
 
 pytestmark = pytest.mark.spec
 
@@ -52,7 +52,6 @@ _DEFAULT_SPEC = (
 _OPENAPI_KEYS = frozenset(
     {"openapi", "info", "servers", "paths", "components", "security", "tags", "externalDocs"}
 )
-TOKEN = "bria-test-token"
 
 
 # --- locating and loading the document ------------------------------------------------------------
@@ -135,10 +134,10 @@ def _problems(
     *,
     required: bool,
 ) -> list[str]:
-    adapted = _Request(request)
+    adapted = OpenAPIRequest(request)
 
     def check_response() -> None:
-        api.validate_response(adapted, _Response(response))
+        api.validate_response(adapted, OpenAPIResponse(response))
 
     def check_the_request() -> None:
         api.validate_request(adapted)
@@ -159,27 +158,6 @@ def _problems(
     return problems
 
 
-class _Request:
-    def __init__(self, request: httpx.Request) -> None:
-        self.method = request.method.lower()
-        self.host_url = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
-        self.path = request.url.path
-        self.body: bytes | None = request.content or None
-        self.content_type = request.headers.get("content-type", "").lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(request.url.params.multi_items()),
-            header=Headers(request.headers.multi_items()),
-        )
-
-
-class _Response:
-    def __init__(self, response: httpx.Response) -> None:
-        self.status_code = response.status_code
-        self.content_type = response.headers.get("content-type", "").lower()
-        self.headers = Headers(response.headers.multi_items())
-        self.data: bytes | None = response.content
-
-
 def _describe(error: BaseException) -> str:
     parts = [f"{type(error).__name__}: {error}"]
     cause = error.__cause__
@@ -196,30 +174,6 @@ def _describe(error: BaseException) -> str:
 def _spec() -> None:
     """Skip (with the reason) before any work when the spec is not there."""
     load_specs()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def sim(clock: ManualClock) -> BriaSimulator:
-    return BriaSimulator(clock=clock, training_seconds=3600, stopping_seconds=5)
-
-
-@pytest.fixture
-def dataset(sim: BriaSimulator) -> int:
-    return sim.add_dataset(sim.add_project(), training_version="fibo")
-
-
-@pytest.fixture
-async def api(sim: BriaSimulator) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=sim.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://sim/v1", headers={"api_token": TOKEN}
-    ) as client:
-        yield client
 
 
 def conforming(response: httpx.Response, status: int, *, check_request: bool = True) -> Any:

@@ -58,7 +58,8 @@ from openapi_core.security.exceptions import SecurityProviderError
 from openapi_core.security.factories import SecurityProviderFactory
 from openapi_core.security.providers import BaseProvider
 from openapi_schema_validator import OAS30Validator
-from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from tests.support.openapi_httpx import OpenAPIRequest, OpenAPIResponse
 
 __all__ = ["assert_conforms", "load_spec", "spec_path", "validate_exchange", "validate_schema"]
 
@@ -90,12 +91,14 @@ def validate_exchange(
 ) -> None:
     """Validate an httpx request/response pair against the spec; AssertionError if not."""
     api = load_spec()
-    adapted = _Request(request)
+    adapted = OpenAPIRequest(request)
     problems: list[str] = []
     if check_request:
         problems += _errors(lambda: api.validate_request(adapted), "request")
     if check_response:
-        problems += _errors(lambda: api.validate_response(adapted, _Response(response)), "response")
+        problems += _errors(
+            lambda: api.validate_response(adapted, OpenAPIResponse(response)), "response"
+        )
     if problems:
         summary = f"{request.method} {request.url} -> {response.status_code}"
         raise AssertionError(
@@ -168,30 +171,6 @@ def _plain_or_integer(value: bytes, **parameters: str) -> Any:
 
 def _json(value: bytes, **parameters: str) -> Any:
     return json.loads(value)
-
-
-# --- adapters from httpx to openapi-core's protocols --------------------------------------------
-
-
-class _Request:
-    def __init__(self, request: httpx.Request) -> None:
-        self.method = request.method.lower()
-        self.host_url = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
-        self.path = request.url.path
-        self.body: bytes | None = request.content or None
-        self.content_type = request.headers.get("content-type", "").lower()
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(request.url.params.multi_items()),
-            header=Headers(request.headers.multi_items()),
-        )
-
-
-class _Response:
-    def __init__(self, response: httpx.Response) -> None:
-        self.status_code = response.status_code
-        self.content_type = response.headers.get("content-type", "").lower()
-        self.headers = Headers(response.headers.multi_items())
-        self.data: bytes | None = response.content
 
 
 def _errors(check: Any, side: str) -> list[str]:
