@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,13 +86,17 @@ def check_id(value: str, *, what: str = "execution ID") -> str:
     return value
 
 
-def distinct_ids(values: Sequence[str], *, what: str = "execution ID") -> tuple[list[str], int]:
+def distinct_ids(
+    values: Sequence[str],
+    *,
+    what: str = "execution ID",
+    check: Callable[[str], str] | None = None,
+) -> tuple[list[str], int]:
     """Validate ids, fold duplicates (keeping the first order), enforce 1..100."""
     if not values:
         raise InputError(f"Give at least one {what}.")
-    ids = list(
-        dict.fromkeys(values if what == "model ID" else (check_id(v, what=what) for v in values))
-    )
+    valid = check or (lambda value: check_id(value, what=what))
+    ids = list(dict.fromkeys(valid(v) for v in values))
     if len(ids) > MAX_IDS:
         raise InputError(
             f"That is {len(ids)} distinct {what}s; one command takes at most {MAX_IDS}. "
@@ -235,7 +239,7 @@ def parse_bria(text: str) -> Command:
         status = _bria_status(args)
         return Command("list", provider="bria", resource_group=BRIA_SCOPE, status=status)
     if name in ("stop", "delete"):
-        ids, folded = distinct_ids([_bria_id(a) for a in args], what="model ID")
+        ids, folded = distinct_ids(args, what="model ID", check=_bria_id)
         return Command(
             name,
             provider="bria",

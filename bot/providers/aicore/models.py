@@ -15,10 +15,10 @@ from pydantic.alias_generators import to_camel
 
 EXECUTION_STATUSES = ("PENDING", "RUNNING", "COMPLETED", "DEAD", "STOPPING", "STOPPED", "UNKNOWN")
 TERMINAL_STATUSES = frozenset({"COMPLETED", "DEAD", "STOPPED"})
-STOPPABLE = frozenset({"PENDING", "RUNNING"})
+STOPPABLE = ("PENDING", "RUNNING")
 # The single-delete page allows COMPLETED too; the bulk page omits it (reference notes §2.3).
 # We follow the single-delete page, and the bulk path reads per-item results anyway.
-DELETABLE = frozenset({"STOPPED", "DEAD", "UNKNOWN", "COMPLETED"})
+DELETABLE = ("STOPPED", "DEAD", "UNKNOWN", "COMPLETED")
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 

@@ -43,8 +43,8 @@ class AICoreProvider:
         self.style = Style(
             label=self.label,
             allows=self.allows,
-            stoppable=("PENDING", "RUNNING"),
-            deletable=("STOPPED", "DEAD", "UNKNOWN", "COMPLETED"),
+            stoppable=STOPPABLE,
+            deletable=DELETABLE,
         )
 
     def lifecycle_of(self, status: str) -> Lifecycle:
