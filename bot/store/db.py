@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,7 +32,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def sync_url(database_url: str) -> URL:
     try:
         url = make_url(database_url)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError and friends
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"DATABASE_URL is malformed ({type(exc).__name__})") from None
     if url.drivername in ("sqlite", "sqlite+pysqlite", "sqlite+aiosqlite"):
         return url.set(drivername="sqlite")

@@ -119,10 +119,8 @@ class AICoreClient:
 
         try:
             response = await send_with_retries(send, self._retry)
-        except Exception as exc:
-            if isinstance(exc, httpx.TransportError | RetryableResponse):
-                raise unavailable(exc, provider="aicore", label=f"{LABEL} authentication") from exc
-            raise
+        except (httpx.TransportError, RetryableResponse) as exc:
+            raise unavailable(exc, provider="aicore", label=f"{LABEL} authentication") from exc
         if response.status_code != 200:
             error = provider_error(response, provider="aicore", label=f"{LABEL} authentication")
             error.message = f"{LABEL} refused the bot's credentials ({error.message})"
@@ -164,10 +162,8 @@ class AICoreClient:
                 response = await send_with_retries(
                     send, self._retry, retry_connect_only=not idempotent
                 )
-            except Exception as exc:
-                if isinstance(exc, httpx.TransportError | RetryableResponse):
-                    raise unavailable(exc, provider="aicore", label=LABEL) from exc
-                raise
+            except (httpx.TransportError, RetryableResponse) as exc:
+                raise unavailable(exc, provider="aicore", label=LABEL) from exc
             if response.status_code == 401 and attempt == 1:
                 # The token may have been revoked or expired early: refresh once, then retry.
                 self._tokens.invalidate(token)
