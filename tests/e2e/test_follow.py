@@ -330,13 +330,14 @@ async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
         settings = bot_settings(
             slack_url=served.url, aicore_url=sim_server.url, database_url=database_url
         )
-        http = httpx.AsyncClient(timeout=httpx.Timeout(0.3))
+        # Short enough to test the timeout, long enough for a loaded CI machine's normal calls.
+        http = httpx.AsyncClient(timeout=httpx.Timeout(1.5))
         components = await build(settings, http=http, retry=FAST_RETRY)
         try:
             world = World(components, fake_slack, sim)
             _run_id, card_ts = await world.start()
             sim.inject_fault(
-                status=0, method="GET", path_prefix="/lm/executions", times=3, delay=2.0
+                status=0, method="GET", path_prefix="/lm/executions", times=3, delay=5.0
             )
             report = await world.step(6)
             assert report.failed_scopes == ["aicore/default"]

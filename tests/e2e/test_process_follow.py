@@ -182,7 +182,9 @@ def test_sigterm_then_restart_announces_what_happened_meanwhile_once(stage: Stag
     stage.fake.wait_for_sync(lambda: len(stage.replies(card)) == 1)
 
     bot.signal(signal.SIGTERM)
-    assert bot.wait(timeout=10) == 0  # finishes what it is sending, exits within seconds
+    assert (
+        bot.wait(timeout=30) == 0
+    )  # finishes what it is sending, then exits (well under 1 s here)
     assert "shutting down" in bot.log()
 
     stage.sim.clock.advance(60)  # COMPLETED while the bot is down
