@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Generator, Sequence
 
@@ -78,13 +79,15 @@ async def _serve(settings: Settings, role: str, components: Components, work: Wo
             ws="none",
         )
     )
-    web = asyncio.create_task(server.serve(), name="web")
+    # Bound here rather than by uvicorn, whose answer to a taken port is sys.exit.
+    listener = _listen(settings.port)
+    web = asyncio.create_task(server.serve(sockets=[listener]), name="web")
     socket_mode = None
     worker: Worker | None = None
     try:
         while not server.started:
             if web.done():
-                await web  # start-up failed (port taken...): surface the error
+                await web  # start-up failed: surface the error
                 return
             await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
@@ -114,6 +117,19 @@ async def _serve(settings: Settings, role: str, components: Components, work: Wo
         server.should_exit = True
         await web
         await _finish_listeners(SHUTDOWN_GRACE_SECONDS)
+
+
+def _listen(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("0.0.0.0", port))
+    except OSError as exc:
+        listener.close()
+        raise ConfigError(f"cannot listen on PORT {port}: {exc.strerror}") from None
+    listener.listen(2048)
+    listener.setblocking(False)
+    return listener
 
 
 async def _start_worker(components: Components) -> Worker:

@@ -39,8 +39,20 @@ class Stage:
     bot: BotProcess | None = None
 
     def start_bot(self) -> BotProcess:
-        self.bot = BotProcess(self.env).start()
-        return self.bot
+        """Start ``python -m bot``; if another test took its port meanwhile, take a new one.
+
+        The port is chosen before the bot starts because PUBLIC_URL (for log links) names it.
+        """
+        for _attempt in range(3):
+            try:
+                self.bot = BotProcess(self.env).start()
+                return self.bot
+            except AssertionError as exc:
+                if "address already in use" not in str(exc).lower():
+                    raise
+                port = free_port()
+                self.env.update(PORT=str(port), PUBLIC_URL=f"http://127.0.0.1:{port}")
+        raise AssertionError("no free port for the bot after three tries")
 
     def client(self) -> SignedSlackClient:
         assert self.bot is not None

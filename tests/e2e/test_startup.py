@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,25 @@ def test_a_bad_setting_stops_start_up_naming_it_and_nothing_else(
     assert named in output
     assert "hunter2" not in output and "sig-secret-1" not in output
     assert not (tmp_path / "chatops.db").exists()  # refused before touching the database
+
+
+def test_a_taken_port_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_bot(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1-test",
+                "SLACK_SIGNING_SECRET": "sig-secret-1",
+                "AICORE_CLIENT_ID": "id",
+                "AICORE_CLIENT_SECRET": "hunter2-secret",
+                "AICORE_AUTH_URL": "http://127.0.0.1:9",
+                "AICORE_BASE_URL": "http://127.0.0.1:9",
+                "PORT": str(port),
+            },
+            tmp_path,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on PORT {port}" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
