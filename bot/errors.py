@@ -6,7 +6,6 @@ catch exactly "our" failures and let programming errors surface with their trace
     ChatOpsError
     ├── ConfigError                 a setting is missing or malformed (start-up stops)
     ├── InputError                  a user typed something we refuse before any call
-    ├── NotAllowedError             the run's current status does not allow the action
     └── ProviderError               a provider (AI Core, Bria) answered with an error
         ├── ProviderUnavailable     timeouts, connection errors, 5xx and 429 after retries
         ├── AuthError               401/403: credentials or plan
@@ -31,15 +30,6 @@ class ConfigError(ChatOpsError):
 
 class InputError(ChatOpsError):
     """The user's command or click cannot be acted on; the message is shown to them as is."""
-
-
-class NotAllowedError(ChatOpsError):
-    """The run's current status does not allow the requested action."""
-
-    def __init__(self, message: str, *, run_id: str, status: str) -> None:
-        super().__init__(message)
-        self.run_id = run_id
-        self.status = status
 
 
 class ProviderError(ChatOpsError):

@@ -55,7 +55,6 @@ class Run:
     completed_at: datetime | None = None
     modified_at: datetime | None = None
     details: tuple[tuple[str, str], ...] = ()  # extra (label, value) pairs for the card
-    outputs: tuple[str, ...] = ()  # output artifact names/urls
     # The provider's own record (a pydantic model); ``raw`` is its JSON form, made only when
     # needed: the poller lists thousands of runs a cycle and stores few of them.
     source: BaseModel | None = field(default=None, compare=False, repr=False)

@@ -73,7 +73,6 @@ class AICoreProvider:
             started_at=execution.start_time,
             completed_at=execution.completion_time,
             modified_at=execution.modified_at,
-            outputs=tuple(a.url or a.name or "?" for a in execution.output_artifacts),
             source=execution,
         )
 
