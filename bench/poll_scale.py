@@ -86,11 +86,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.poller import Poller, PollerConfig  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text, update  # noqa: E402
 
 from bot.app import Components, build  # noqa: E402
 from bot.http import new_http_client  # noqa: E402
-from bot.poller import Poller, PollerConfig  # noqa: E402
 from bot.providers.aicore.client import AICoreClient  # noqa: E402
 from bot.providers.aicore.simulator import AICoreSimulator, SystemClock  # noqa: E402
 from bot.settings import AICoreCredentials, Settings  # noqa: E402

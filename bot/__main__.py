@@ -1,4 +1,12 @@
-"""``python -m bot [--role all|web|worker]``: the bot's entry point."""
+"""``python -m bot [--role all|web|worker]``: the bot's entry point.
+
+- ``--role web``: the Slack endpoint (HTTP, and Socket Mode when ``SLACK_APP_TOKEN`` is set),
+  ``/healthz``, ``/metrics`` and the log pages. Listeners record jobs and acknowledge.
+- ``--role worker``: the job runner, the poller and delivery (``/healthz`` and ``/metrics``
+  on ``PORT`` too).
+- ``--role all`` (the default): both, as two child processes of this one
+  (:mod:`bot.supervisor`); ``--one-process`` runs both in this process instead.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
 from collections.abc import Generator, Sequence
+from typing import Any
 
 import uvicorn
 
@@ -17,17 +27,17 @@ from bot.app import Components, build, check_providers
 from bot.errors import ConfigError
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, load_settings
+from bot.supervisor import PARENT_ENV, Supervisor
 from bot.web import build_web
-from bot.worker import Worker
-from bot.workloop import WorkLoop, cancel_the_rest
+from bot.worker import Heartbeat, Worker
 
 log = logging.getLogger("bot")
 
-SHUTDOWN_GRACE_SECONDS = 5.0
 NO_SLACK = (
     "No Slack credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode), or "
     "SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode); see README.md"
 )
+PARENT_WATCH_SECONDS = 1.0
 
 
 class _Server(uvicorn.Server):
@@ -44,34 +54,73 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--role",
         choices=("all", "web", "worker"),
         default="all",
-        help="web: Slack endpoint only; worker: poller and delivery; all: both",
+        help="web: the Slack endpoint; worker: jobs, poller and delivery; all: both",
     )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="with --role all: run web and worker in this one process",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-async def serve(settings: Settings, role: str) -> None:
-    """Web on this loop; the work after acks, the worker and every client on the work loop."""
-    work = WorkLoop()
-    work.start()
+async def serve(settings: Settings, role: str, *, child: bool = False) -> None:
+    components = await build(settings, role=role)
     try:
-        components = await work.run(build(settings, offload=work.run))
-        try:
-            await _serve(settings, role, components, work)
-        finally:
-            await work.run(cancel_the_rest())  # work whose listener gave up: end it cleanly
-            await work.run(components.aclose())
+        await _serve(settings, role, components, child=child)
     finally:
-        work.stop()
+        await components.aclose()
 
 
-async def _serve(settings: Settings, role: str, components: Components, work: WorkLoop) -> None:
+async def _serve(settings: Settings, role: str, components: Components, *, child: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_watch_parent(stop)) if child else None
+    slack_endpoint = role in ("all", "web")
+    # A worker started by `python -m bot` leaves the port to its sibling, the web process.
+    server, web = (
+        (None, None)
+        if role == "worker" and child
+        else await _start_web(settings, role, components, slack_endpoint=slack_endpoint)
+    )
+    socket_mode: Any = None
+    worker: Worker | None = None
+    beat: asyncio.Task[None] | None = None
+    try:
+        if settings.socket_mode and slack_endpoint:
+            socket_mode = await _connect_socket_mode(settings, components)
+        if role in ("all", "worker"):
+            worker = Worker(components)
+            await worker.start()
+        else:
+            beat = asyncio.create_task(Heartbeat(components).run(stop))
+        await stop.wait()
+        log.info("shutting down (%s)", role)
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close_async()
+        if worker is not None:
+            await worker.stop()
+        if beat is not None:
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
+            await Heartbeat(components).leave()
+        if server is not None and web is not None:
+            server.should_exit = True
+            await web
+        if watch is not None:
+            watch.cancel()
+
+
+async def _start_web(
+    settings: Settings, role: str, components: Components, *, slack_endpoint: bool
+) -> tuple[_Server, asyncio.Task[None]]:
     server = _Server(
         uvicorn.Config(
-            build_web(components, slack_endpoint=role in ("all", "web")),
+            build_web(components, slack_endpoint=slack_endpoint),
             host="0.0.0.0",
             port=settings.port,
             log_level="warning",
@@ -82,41 +131,40 @@ async def _serve(settings: Settings, role: str, components: Components, work: Wo
     # Bound here rather than by uvicorn, whose answer to a taken port is sys.exit.
     listener = _listen(settings.port)
     web = asyncio.create_task(server.serve(sockets=[listener]), name="web")
-    socket_mode = None
-    worker: Worker | None = None
-    try:
-        while not server.started:
-            if web.done():
-                await web  # start-up failed: surface the error
-                return
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        log.info(
-            "listening on http://127.0.0.1:%d (role %s, %s mode)",
-            port,
-            role,
-            "Socket" if settings.socket_mode else "HTTP",
-        )
-        if settings.socket_mode and role in ("all", "web"):
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    while not server.started:
+        if web.done():
+            await web  # start-up failed: surface the error
+            raise ConfigError(f"the web server did not start on PORT {settings.port}")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    log.info(
+        "listening on http://127.0.0.1:%d (role %s, %s mode)",
+        port,
+        role,
+        "Socket" if settings.socket_mode else "HTTP",
+    )
+    return server, web
 
-            assert settings.slack_app_token is not None
-            socket_mode = AsyncSocketModeHandler(
-                components.bolt, settings.slack_app_token.get_secret_value()
-            )
-            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-        if role in ("all", "worker"):
-            worker = await work.run(_start_worker(components))
-        await stop.wait()
-        log.info("shutting down")
-    finally:
-        if worker is not None:
-            await work.run(worker.stop())
-        if socket_mode is not None:
-            await socket_mode.close_async()  # type: ignore[no-untyped-call]
-        server.should_exit = True
-        await web
-        await _finish_listeners(SHUTDOWN_GRACE_SECONDS)
+
+async def _connect_socket_mode(settings: Settings, components: Components) -> Any:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack_app_token is not None
+    handler = AsyncSocketModeHandler(components.bolt, settings.slack_app_token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("connected to Slack in Socket Mode")
+    return handler
+
+
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Stop when the parent is gone (where the kernel cannot be asked to signal it)."""
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.warning("the parent process is gone; shutting down")
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_WATCH_SECONDS)
 
 
 def _listen(port: int) -> socket.socket:
@@ -132,25 +180,6 @@ def _listen(port: int) -> socket.socket:
     return listener
 
 
-async def _start_worker(components: Components) -> Worker:
-    worker = Worker(components)
-    worker.start()  # the scheduler and delivery attach to the loop this runs on
-    return worker
-
-
-async def _finish_listeners(grace: float) -> None:
-    """Let after-ack work already running (a start, a stop) finish and answer its user."""
-    pending = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
-    if not pending:
-        return
-    _done, late = await asyncio.wait(pending, timeout=grace)
-    if late:
-        log.warning(
-            "%d listener task(s) still running after %.0f s; stopping them", len(late), grace
-        )
-        await cancel_the_rest()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -160,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error(NO_SLACK)
             return 2
         check_providers(settings)
-        asyncio.run(serve(settings, args.role))
+        if args.role == "all" and not args.one_process and not args.child:
+            return Supervisor().run()
+        asyncio.run(serve(settings, args.role, child=args.child))
     except ConfigError as exc:
         logging.basicConfig()
         log.error("cannot start: %s", exc)

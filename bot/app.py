@@ -1,7 +1,7 @@
 """Wiring: build every component once from Settings and hand them down.
 
-``Components`` owns the long-lived resources (HTTP client, database engine, Slack client) and
-closes them on shutdown.
+``Components`` owns the long-lived resources (HTTP client, database engine, Slack clients)
+and closes them on shutdown. The same components serve every role; a role uses its part.
 """
 
 from __future__ import annotations
@@ -21,57 +21,80 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
 from bot.errors import ConfigError
+from bot.followups import finish_stop_then_delete
 from bot.http import RetryPolicy, new_http_client
+from bot.jobs import JobQueue
+from bot.leases import Leases, new_process_id
 from bot.loglinks import LogLinks, derive_key
+from bot.poll.writer import STOP_THEN_DELETE_JOB
 from bot.providers.aicore.client import AICoreClient
 from bot.providers.aicore.provider import AICoreProvider
 from bot.providers.base import Provider
 from bot.providers.bria.client import BriaClient
 from bot.providers.bria.provider import BriaProvider
+from bot.registry import Registry
+from bot.runner import JobFunction
 from bot.service import Service
 from bot.settings import Settings
 from bot.store.db import Database
 from bot.store.repo import Store
-from bot.workloop import Offload, run_here
+from bot.supervise import Health
 
 log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT_SECONDS = 15
+DELIVERY_SLACK_TIMEOUT_SECONDS = 10  # see bot.delivery.IN_FLIGHT_GRACE_SECONDS
 
 
 @dataclass
 class Components:
     settings: Settings
+    role: str
+    process_id: str
     http: httpx.AsyncClient
     db: Database
     store: Store
-    slack: AsyncWebClient
+    slack: AsyncWebClient  # for jobs: retries connection errors and waits out 429s
+    delivery_slack: AsyncWebClient  # for delivery: no automatic retries (see bot.sending)
     service: Service
     deps: Deps
     bolt: AsyncApp
+    jobs: JobQueue
+    leases: Leases
+    registry: Registry
+    health: Health
+    job_functions: dict[str, JobFunction] = field(default_factory=dict)
     providers: dict[str, Provider] = field(default_factory=dict)
 
     async def aclose(self) -> None:
         await self.http.aclose()
-        if self.slack.session is not None:
-            await self.slack.session.close()
+        for client in (self.slack, self.delivery_slack):
+            if client.session is not None:
+                await client.session.close()
         await self.db.dispose()
 
 
-def slack_web_client(settings: Settings, *, shared_session: bool = True) -> AsyncWebClient:
-    """A Slack Web client whose 429s wait out Retry-After (not on by default in slack_sdk).
+def slack_web_client(settings: Settings, *, retries: bool = True) -> AsyncWebClient:
+    """A Slack Web client on one aiohttp session (calls reuse connections).
 
-    The bot's own client shares one aiohttp session, so calls reuse connections. Bolt gets one
-    without a session: it runs on the web loop, and a session belongs to the loop it was made on.
+    With ``retries`` a 429 waits out Retry-After (not on by default in slack_sdk) and a dropped
+    connection is tried once more; delivery's client has neither (see :mod:`bot.sending`).
     """
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    handlers = (
+        [
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+        ]
+        if retries
+        else []
+    )
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
-        timeout=15,
-        session=aiohttp.ClientSession() if shared_session else None,
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=1),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-        ],
+        timeout=SLACK_TIMEOUT_SECONDS if retries else DELIVERY_SLACK_TIMEOUT_SECONDS,
+        session=aiohttp.ClientSession(),
+        retry_handlers=handlers,
     )
 
 
@@ -109,17 +132,23 @@ class _DropTokenSkippedWarning(logging.Filter):
 
 
 def build_bolt(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
+    """The Bolt app. Every HTTP request is verified (signature and timestamp), in every mode;
+    Bolt skips only Socket Mode payloads, which arrive over Slack's authenticated websocket.
+
+    ``process_before_response``: a listener only records a job and acks (milliseconds), so
+    the HTTP answer is sent when it returns, instead of Bolt polling every 10 ms for the ack
+    while the listener runs on (and discarding the ack when the listener fails after it).
+    """
     signing_secret = (
-        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     )
     # Bolt also reads SLACK_BOT_TOKEN and warns that the client's token wins; it is the same.
     logging.getLogger("slack_bolt").addFilter(_DropTokenSkippedWarning())
     app = AsyncApp(
         client=slack,
         signing_secret=signing_secret,
-        # Socket Mode payloads come over an authenticated websocket and are not signed.
-        request_verification_enabled=not settings.socket_mode,
-        process_before_response=False,
+        request_verification_enabled=True,
+        process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
 
@@ -136,18 +165,20 @@ def build_bolt(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
 async def build(
     settings: Settings,
     *,
+    role: str = "all",
     http: httpx.AsyncClient | None = None,
     retry: RetryPolicy | None = None,
     migrate: bool = True,
-    offload: Offload[Any] = run_here,
+    process_id: str | None = None,
 ) -> Components:
-    """Build everything; call it on the loop that will run the work (see ``bot.workloop``)."""
-    from handlers import register_all  # handlers depend on bot, never the other way round
+    """Build everything, on the event loop that will use it."""
+    from handlers import job_functions, register_all  # handlers depend on bot, not back
 
     http = http or new_http_client()
     db = Database(settings.database_url)
     if migrate:
         await db.migrate()
+    process_id = process_id or new_process_id()
     store = Store(db)
     slack = slack_web_client(settings)
     providers = build_providers(settings, http, retry)
@@ -158,19 +189,28 @@ async def build(
             key=derive_key(settings.slack_signing_secret.get_secret_value()),
         )
     service = Service(providers=providers, store=store, slack=slack, log_links=log_links)
-    deps = Deps(settings=settings, service=service, store=store, offload=offload)
-    bolt = build_bolt(
-        settings, slack if offload is run_here else slack_web_client(settings, shared_session=False)
-    )
+    jobs = JobQueue(db, process_id)
+    deps = Deps(settings=settings, service=service, store=store, jobs=jobs)
+    bolt = build_bolt(settings, slack)
     register_all(bolt, deps)
+    functions = job_functions(deps)
+    functions[STOP_THEN_DELETE_JOB] = lambda job: finish_stop_then_delete(deps, job)
     return Components(
         settings=settings,
+        role=role,
+        process_id=process_id,
         http=http,
         db=db,
         store=store,
         slack=slack,
+        delivery_slack=slack_web_client(settings, retries=False),
         service=service,
         deps=deps,
         bolt=bolt,
+        jobs=jobs,
+        leases=Leases(db, process_id, liveness=True),
+        registry=Registry(db, process_id, role),
+        health=Health(),
+        job_functions=functions,
         providers=providers,
     )

@@ -6,6 +6,7 @@ call to a provider is made.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +50,25 @@ class Command:
     only: tuple[str, ...] = ()  # subscribe only=DEAD,PENDING
     duplicates_folded: int = 0
     params: dict[str, Any] = field(default_factory=dict)  # /bria train parameters
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON (a job's payload)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Command:
+        values = dict(data)
+        values["ids"] = tuple(values.get("ids") or ())
+        values["only"] = tuple(values.get("only") or ())
+        return cls(**values)
+
+    @property
+    def target(self) -> str | None:
+        """What a single-run command acts on, as ``action:provider:scope:id`` (double clicks
+        and a repeated command find it already under way)."""
+        if self.name not in ("stop", "delete") or len(self.ids) != 1:
+            return None
+        return f"{self.name}:{self.provider}:{self.resource_group}:{self.ids[0]}"
 
 
 def tokenize(text: str) -> list[str]:

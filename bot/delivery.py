@@ -1,59 +1,69 @@
-"""Delivery: outbox → Slack, at most one post per second per channel, each message once.
+"""Delivery: the outbox to Slack, each message once, in order, one post per second per channel.
 
-A message is marked delivered only after Slack accepted it. Before a post we mark it in flight;
-every post carries Slack message metadata naming its outbox row, so if we crash (or lose
-Slack's answer) after Slack accepted it, the retry first looks in the channel's history for
-that row and records it instead of posting again. ``chat.update`` of a card is idempotent and
-coalesced: only the newest state of a card is sent.
+Each channel's outbox is shared work with a lease of its own (``outbox:<channel>``): whichever
+process holds it sends that channel's messages, in the order they were written, so several
+workers never both send one, and per-channel order survives any number of them. Pacing lives
+in the lease too: the holder records, on the database clock, when the channel may next be
+posted to, and the next holder (this process or another) honours it.
+
+For each message:
+
+1. Read it (:func:`bot.outbox.read`). A row that cannot be read, or whose sending raises
+   anything unforeseen, is set aside (``failed_at``, the reason kept) and the channel goes on.
+2. Posts are marked *in flight* first (fenced by the lease). A row found in flight was begun
+   by an attempt whose fate is unknown; once that attempt cannot be running any more
+   (``IN_FLIGHT_GRACE_SECONDS``), the channel's history is searched for the row's metadata
+   stamp, and a message Slack already has is recorded, never posted again.
+3. Slack's answer (see :mod:`bot.sending`): sent (marked delivered; a card's ts is kept),
+   dropped for good (kept with the reason; the person who started a run hears that its card
+   could not be posted), or later (``Retry-After``, or a growing backoff).
+
+A channel's messages go strictly in the order they were written: one that must wait holds
+back the rest of its channel. So a reply is never sent before its card, nor an update before
+the post it updates.
+
+Several pending redraws of one card are coalesced: only the newest is sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
+from pydantic import ValidationError
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import blocks, metrics
-from bot.errors import ProviderError
-from bot.loglinks import LogLinks
-from bot.providers.base import Lifecycle, Provider, Run
+from bot import metrics, outbox, sending
+from bot.leases import Lease, LeaseLost, Leases
+from bot.sending import Fate, Result
 from bot.store.db import Database
+from bot.store.dbclock import db_now
 from bot.store.repo import utcnow
 from bot.store.tables import Follow, OutboxMessage
+from bot.supervise import Health, Wakeup, supervised
 
 log = logging.getLogger(__name__)
 
-METADATA_EVENT = "chatops_outbox"
-POSTS = frozenset({"card_post", "thread", "alert", "digest", "summary"})
-# Slack errors that will not go away by trying again: drop the message and say why in the row.
-PERMANENT = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "message_not_found",
-        "cant_update_message",
-        "edit_window_closed",
-        "invalid_blocks",
-        "msg_too_long",
-        "no_text",
-        "restricted_action",
-        "invalid_auth",
-        "account_inactive",
-        "token_revoked",
-    }
-)
-ALERT_LOG_LINES = 20
-BATCH = 200
+LEASE_PREFIX = "outbox:"
+LEASE_SECONDS = 60.0
+# Longer than one Slack call can last (delivery's client times out after
+# bot.app.DELIVERY_SLACK_TIMEOUT_SECONDS): an attempt begun this long ago by an earlier holder
+# of the channel has ended, whether or not its process is alive.
+IN_FLIGHT_GRACE_SECONDS = 12.0
+BATCH = 100
+CHANNEL_CONCURRENCY = 64
 MAX_BACKOFF_SECONDS = 300.0
+MAX_ATTEMPTS = 20
+IDLE_POLL_SECONDS = 0.2
 
 
 class Delivery:
@@ -62,75 +72,164 @@ class Delivery:
         *,
         db: Database,
         slack: AsyncWebClient,
-        providers: Mapping[str, Provider],
-        log_links: LogLinks | None = None,
+        leases: Leases,
+        health: Health | None = None,
         post_interval: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        concurrency: int = CHANNEL_CONCURRENCY,
     ) -> None:
         self.db = db
         self.slack = slack
-        self.providers = dict(providers)
-        self.log_links = log_links
+        self.leases = leases
+        self.health = health or Health()
         self.post_interval = post_interval
         self.clock = clock
-        self._next_post: dict[str, float] = {}
-        self._wake = asyncio.Event()
+        self.concurrency = concurrency
+        self.wakeup = Wakeup()
+        self._channels: dict[str, asyncio.Task[int]] = {}
         self._stopping = False
 
     def wake(self) -> None:
-        self._wake.set()
+        self.wakeup.set()
+
+    # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until ``stop`` is set; the message being sent when it is set is finished."""
-        while not stop.is_set():
-            await self.drain()
-            self._wake.clear()
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=0.25, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+        await supervised("delivery", self._pass, health=self.health, stop=stop, wakeup=self.wakeup)
 
-    def stop_soon(self) -> None:
-        self._stopping = True
+    async def _pass(self) -> float:
+        await self._start_channels()
+        await self._gauge()
+        return IDLE_POLL_SECONDS
+
+    async def _start_channels(self) -> list[asyncio.Task[int]]:
+        if self._stopping:
+            return []
+        busy = await self.leases.holders(LEASE_PREFIX)
+        started = []
+        for channel in await self._due_channels():
+            if len(self._channels) >= self.concurrency:
+                break
+            if channel in self._channels or f"{LEASE_PREFIX}{channel}" in busy:
+                continue
+            task = asyncio.create_task(self._channel(channel), name=f"deliver-{channel}")
+            self._channels[channel] = task
+            task.add_done_callback(functools.partial(self._channel_done, channel))
+            started.append(task)
+        return started
+
+    def _channel_done(self, channel: str, _task: asyncio.Task[int]) -> None:
+        self._channels.pop(channel, None)
+        self.wakeup.set()
 
     async def drain(self) -> int:
-        """Send what is due now (respecting per-channel pacing); returns how many were sent."""
-        rows, follows = await self._due()
+        """Send everything that is due now, waiting for it (tests, tools)."""
         sent = 0
-        waiting_for_card = {r.follow_id for r in rows if r.kind == "card_post"}
-        for row in rows:
-            if self._stopping:
-                break
-            follow = follows.get(row.follow_id) if row.follow_id else None
-            if row.kind in POSTS and self._paced(row.channel):
-                continue
-            if (
-                row.kind in ("thread", "alert", "summary")
-                and follow is not None
-                and not follow.card_ts
-                and row.follow_id in waiting_for_card
-            ):
-                continue  # the reply waits for its card, which is still to be posted
-            if await self._deliver(row, follow):
-                sent += 1
-                if row.kind == "card_post":
-                    waiting_for_card.discard(row.follow_id)
-        await self._gauge()
-        return sent
+        while True:
+            tasks = await self._start_channels()
+            running = list(self._channels.values())
+            if not tasks and not running:
+                return sent
+            for result in await asyncio.gather(*running, return_exceptions=True):
+                if isinstance(result, int):
+                    sent += result
+            if not tasks:
+                return sent
 
-    async def _due(self) -> tuple[list[OutboxMessage], dict[int, Follow]]:
-        now = self.clock()
+    async def shutdown(self, grace: float) -> None:
+        """Finish the message being sent in each channel, then stop (within ``grace``)."""
+        self._stopping = True
+        tasks = list(self._channels.values())
+        if not tasks:
+            return
+        _done, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
+    async def _due_channels(self) -> list[str]:
+        """Channels whose first waiting message is due (the rest of a channel waits for it)."""
+        firsts = (
+            select(func.min(OutboxMessage.id)).where(*_pending()).group_by(OutboxMessage.channel)
+        )
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(OutboxMessage.channel)
+                .where(OutboxMessage.id.in_(firsts.scalar_subquery()))
+                .where(OutboxMessage.due_at <= db_now())
+                .order_by(OutboxMessage.id)
+                .limit(500)
+            )
+            return [channel for (channel,) in rows]
+
+    async def _gauge(self) -> None:
+        async with self.db.session() as session:
+            backlog = await session.scalar(
+                select(func.count()).select_from(OutboxMessage).where(*_pending())
+            )
+        metrics.OUTBOX_BACKLOG.set(backlog or 0)
+
+    # -- one channel -------------------------------------------------------------------------
+
+    async def _channel(self, channel: str) -> int:
+        lease = await self.leases.acquire(f"{LEASE_PREFIX}{channel}", LEASE_SECONDS)
+        if lease is None:
+            return 0
+        sender = _ChannelSender(self, channel, lease)
+        try:
+            return await sender.run()
+        except LeaseLost:
+            log.warning("lost the outbox lease of %s; another worker goes on", channel)
+            return sender.sent
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.leases.release(sender.lease))
+
+
+class _ChannelSender:
+    """Sends one channel's due messages in order while its lease is held."""
+
+    def __init__(self, delivery: Delivery, channel: str, lease: Lease) -> None:
+        self.delivery = delivery
+        self.db = delivery.db
+        self.channel = channel
+        self.lease = lease
+        self.sent = 0
+        self.next_post_at = float(lease.value.get("next_post_at") or 0.0)
+        self.clock_offset = 0.0  # database clock minus ours, to pace without asking it
+        self.acquired_at = 0.0  # database clock: rows in flight since before are not ours
+
+    async def run(self) -> int:
+        async with self.db.session() as session:
+            self.clock_offset = float(await session.scalar(select(db_now())) or 0) - time.time()
+        self.acquired_at = self._db_now()
+        while not self.delivery._stopping:
+            rows, follows = await self._waiting()
+            if not rows:
+                break
+            for message_row in rows:
+                if self.delivery._stopping:
+                    break
+                if message_row.due_at > self._db_now() or not await self._one(message_row, follows):
+                    return self.sent  # it must wait: so do the messages behind it
+        return self.sent
+
+    def _db_now(self) -> float:
+        return time.time() + self.clock_offset
+
+    async def _waiting(self) -> tuple[list[OutboxMessage], dict[int, Follow]]:
+        """The channel's next messages, due or not, in order; and their follows."""
         async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
             rows = list(
                 await session.scalars(
                     select(OutboxMessage)
-                    .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.not_before <= now)
+                    .where(*_pending(), OutboxMessage.channel == self.channel)
                     .order_by(OutboxMessage.id)
                     .limit(BATCH)
                 )
             )
-            rows = await self._coalesce_cards(session, rows, now)
+            rows = await self._coalesce_cards(session, rows)
             ids = {r.follow_id for r in rows if r.follow_id is not None}
             follows = (
                 {f.id: f for f in await session.scalars(select(Follow).where(Follow.id.in_(ids)))}
@@ -140,257 +239,190 @@ class Delivery:
         return rows, follows
 
     async def _coalesce_cards(
-        self, session: Any, rows: list[OutboxMessage], now: datetime
+        self, session: AsyncSession, rows: list[OutboxMessage]
     ) -> list[OutboxMessage]:
-        """Several pending updates of one card: only the newest is sent (it renders the latest)."""
+        """Several pending redraws of one card: only the newest is sent."""
         newest: dict[int | None, OutboxMessage] = {}
-        for row in rows:
-            if row.kind == "card":
-                newest[row.follow_id] = row
+        for message_row in rows:
+            if message_row.kind == "card":
+                newest[message_row.follow_id] = message_row
         superseded = [r.id for r in rows if r.kind == "card" and newest[r.follow_id] is not r]
         if superseded:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(superseded))
-                .values(delivered_at=now, last_error="superseded")
+                .values(delivered_at=self.delivery.clock(), last_error="superseded")
             )
         dropped = set(superseded)
         return [r for r in rows if r.id not in dropped]
 
-    def _paced(self, channel: str) -> bool:
-        return time.monotonic() < self._next_post.get(channel, 0.0)
-
     # -- one message -------------------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxMessage, follow: Follow | None) -> bool:
+    async def _one(self, row: OutboxMessage, follows: dict[int, Follow]) -> bool:
+        """Handle one row; False when the channel must wait before its next message."""
+        follow = follows.get(row.follow_id) if row.follow_id is not None else None
         try:
-            if row.kind == "card":
-                await self._update_card(row, follow)
-                await self._mark_delivered(row, None)
-            else:
-                await self._post_once(row, follow)
-            metrics.DELIVERED.labels(row.kind).inc()
+            message = outbox.read(row)
+        except ValidationError as exc:
+            await self._set_aside(row, f"unreadable message: {exc.error_count()} error(s)")
             return True
-        except SlackApiError as exc:
-            await self._slack_failed(row, exc)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # Slack may or may not have the message: keep it in flight, look before resending.
-            metrics.DELIVERY_ERRORS.labels(type(exc).__name__).inc()
-            await self._retry_later(row, f"{type(exc).__name__}", keep_in_flight=True)
+        if follow is None and row.follow_id is not None:
+            await self._set_aside(row, f"follow {row.follow_id} no longer exists")
+            return True
+        try:
+            return await self._deliver(row, message, follow)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # one bad row must not stop the channel
+            log.exception("outbox %d for %s failed; setting it aside", row.id, self.channel)
+            await self._set_aside(row, f"{type(exc).__name__}: {exc}")
+            return True
+
+    async def _deliver(
+        self, row: OutboxMessage, message: outbox.Message, follow: Follow | None
+    ) -> bool:
+        if sending.is_post(message):
+            if row.in_flight_at is not None:
+                settled = await self._settle_unknown(row, follow)
+                if settled is not None:
+                    return settled
+            await self._pace()
+            await self._mark_in_flight(row)
+        result = await sending.send(self.delivery.slack, row, message, follow)
+        if result.fate is Fate.SENT:
+            await self._delivered(row, result.ts, follow, message)
+            return True
+        metrics.DELIVERY_ERRORS.labels(result.error or result.fate).inc()
+        if result.fate is Fate.DROPPED:
+            await self._dropped(row, message, follow, result)
+            return True
+        await self._later(row, result)
         return False
 
-    async def _post_once(self, row: OutboxMessage, follow: Follow | None) -> None:
-        message = await self._render(row, follow)
-        if row.in_flight_since is not None:
-            found = await self._already_posted(row, message.get("thread_ts"))
-            if found is not None:
-                log.info("outbox %d was already posted (ts %s): not posting again", row.id, found)
-                await self._mark_delivered(row, found, follow)
-                return
-        await self._mark_in_flight(row)
-        self._next_post[row.channel] = time.monotonic() + self.post_interval
-        response = await self.slack.chat_postMessage(
-            channel=row.channel,
-            metadata={"event_type": METADATA_EVENT, "event_payload": {"outbox_id": row.id}},
-            **message,
-        )
-        await self._mark_delivered(row, str(response["ts"]), follow)
-
-    async def _already_posted(self, row: OutboxMessage, thread_ts: str | None) -> str | None:
-        """Find the message an earlier attempt may have posted, by its metadata.
-
-        The newest 200 messages (of the thread, or of the channel) are searched; no time window,
-        because our clock and Slack's need not agree, and a retry follows the attempt closely.
-        """
-        try:
-            if thread_ts:
-                response = await self.slack.conversations_replies(
-                    channel=row.channel, ts=thread_ts, include_all_metadata=True, limit=200
-                )
-            else:
-                response = await self.slack.conversations_history(
-                    channel=row.channel, include_all_metadata=True, limit=200
-                )
-        except SlackApiError as exc:
-            # Cannot look: posting again risks a duplicate, not posting risks a loss. We post.
-            log.warning("could not check history of %s: %s", row.channel, exc.response.get("error"))
+    async def _settle_unknown(self, row: OutboxMessage, follow: Follow | None) -> bool | None:
+        """A row an earlier attempt may have posted: True/False settle it, None means send."""
+        assert row.in_flight_at is not None
+        # An attempt of an earlier holder may still be talking to Slack (its process alive but
+        # slow): let it end first. This sender's own attempts have ended.
+        earlier_holder = row.in_flight_at < self.acquired_at
+        wait = row.in_flight_at + IN_FLIGHT_GRACE_SECONDS - self._db_now()
+        if earlier_holder and wait > 0:
+            # That attempt may still be talking to Slack (its process alive but slow).
+            await self._later(row, Result(Fate.LATER, error="in flight", retry_after=wait))
+            return False
+        found = await sending.already_posted(self.delivery.slack, row, sending.thread_of(follow))
+        if isinstance(found, Result):
+            if found.fate is Fate.LATER:
+                await self._later(row, found)
+                return False
+            # Slack will not show the history (a missing scope): posting again risks a
+            # duplicate, not posting risks a loss. We post.
+            log.warning("cannot check %s's history (%s); sending again", row.channel, found.error)
             return None
-        for message in response.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:
-                return str(message["ts"])
+        if found is not None:
+            log.info("outbox %d was already posted (ts %s): not posting again", row.id, found)
+            await self._delivered(row, found, follow, outbox.read(row))
+            return True
         return None
 
-    async def _update_card(self, row: OutboxMessage, follow: Follow | None) -> None:
-        if follow is None or not follow.card_ts:
-            return  # no card (yet): a pending card_post renders the newest state anyway
-        run, deleted = self._run_of(follow)
-        label = self.providers[follow.provider].label
-        await self.slack.chat_update(
-            channel=follow.channel,
-            ts=follow.card_ts,
-            text=blocks.fallback_text(run, label),
-            blocks=self._card(follow, run, deleted),
-        )
+    async def _pace(self) -> None:
+        wait = self.next_post_at - self._db_now()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.next_post_at = self._db_now() + self.delivery.post_interval
 
-    def _card(self, follow: Follow, run: Run, deleted: bool) -> blocks.Blocks:
-        provider = self.providers[follow.provider]
-        return blocks.run_card(
-            run,
-            style=provider.style,
-            started_by=follow.started_by,
-            deleted=deleted,
-        )
-
-    def _run_of(self, follow: Follow) -> tuple[Run, bool]:
-        provider = self.providers[follow.provider]
-        deleted = follow.announced_status == "DELETED"
-        if follow.snapshot:
-            return provider.run_from_snapshot(follow.scope, follow.snapshot), deleted
-        status = follow.announced_status or "UNKNOWN"
-        return Run(
-            provider=follow.provider,
-            scope=follow.scope,
-            id=follow.run_id,
-            status=status,
-            lifecycle=provider.lifecycle_of(status),
-        ), deleted
-
-    async def _render(self, row: OutboxMessage, follow: Follow | None) -> dict[str, Any]:
-        """The chat.postMessage arguments for a row (alerts fetch their log lines now)."""
-        thread_ts = follow.card_ts if follow is not None and follow.card_ts else None
-        if row.kind == "digest":
-            payload = row.payload
-            return {
-                "text": payload["title"],
-                "blocks": blocks.digest_blocks(payload["title"], payload["lines"]),
-            }
-        assert follow is not None, f"outbox row {row.id} ({row.kind}) has no follow"
-        run, deleted = self._run_of(follow)
-        label = self.providers[follow.provider].label
-        if row.kind == "card_post":
-            return {
-                "text": blocks.fallback_text(run, label),
-                "blocks": self._card(follow, run, deleted),
-            }
-        if row.kind == "thread":
-            text = str(row.payload["text"])
-            return {"text": text, "blocks": blocks.text_blocks(text), "thread_ts": thread_ts}
-        if row.kind == "summary":
-            try:
-                text = await self.providers[follow.provider].results_summary(run)
-            except ProviderError as exc:
-                text = f":warning: The results of `{run.id}` could not be read: {exc.user_text()}"
-            return {
-                "text": blocks.clip(text, 3000),
-                "blocks": blocks.text_blocks(text),
-                "thread_ts": thread_ts,
-            }
-        return await self._render_alert(row, follow, run, label, thread_ts)
-
-    async def _render_alert(
-        self, row: OutboxMessage, follow: Follow, run: Run, label: str, thread_ts: str | None
-    ) -> dict[str, Any]:
-        kind = str(row.payload.get("alert", "dead"))
-        entries, problem = None, None
-        has_logs = self.providers[follow.provider].style.has_logs
-        if has_logs and (
-            kind == "dead" or run.lifecycle not in (Lifecycle.QUEUED, Lifecycle.UNKNOWN)
-        ):
-            try:
-                entries = await self.providers[follow.provider].tail_logs(run, ALERT_LOG_LINES)
-            except ProviderError as exc:
-                problem = exc.user_text()
-        link = (
-            self.log_links.url_for(run.provider, run.scope, run.id)
-            if self.log_links and has_logs
-            else None
-        )
-        alert = blocks.alert_blocks(
-            run,
-            label=label,
-            kind=kind,
-            waited_seconds=row.payload.get("waited"),
-            entries=entries,
-            logs_problem=problem,
-            link=link,
-            has_logs=has_logs,
-        )
-        message: dict[str, Any] = {
-            "text": str(row.payload.get("headline") or run.status),
-            "blocks": alert,
-        }
-        if thread_ts:
-            message.update(thread_ts=thread_ts, reply_broadcast=True)
-        return message
-
-    # -- bookkeeping -------------------------------------------------------------------------
+    # -- bookkeeping (every write fenced by the channel's lease) ----------------------------
 
     async def _mark_in_flight(self, row: OutboxMessage) -> None:
-        now = self.clock()
-        row.in_flight_since = now
         async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
-                .values(in_flight_since=now, attempts=OutboxMessage.attempts + 1)
+                .values(in_flight_at=db_now(), attempts=OutboxMessage.attempts + 1)
             )
+            await self.delivery.leases.set_value(
+                session, self.lease, {"next_post_at": self.next_post_at}
+            )
+        row.in_flight_at = self._db_now()
+        row.attempts += 1
 
-    async def _mark_delivered(
-        self, row: OutboxMessage, ts: str | None, follow: Follow | None = None
+    async def _delivered(
+        self, row: OutboxMessage, ts: str | None, follow: Follow | None, message: outbox.Message
     ) -> None:
         async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
-                .values(delivered_at=self.clock(), sent_ts=ts)
+                .values(delivered_at=self.delivery.clock(), sent_ts=ts, last_error=None)
             )
             if row.kind == "card_post" and follow is not None and ts:
                 await session.execute(
-                    update(Follow).where(Follow.id == follow.id).values(card_ts=ts)
+                    update(Follow)
+                    .where(Follow.id == follow.id)
+                    .values(card_ts=ts, version=Follow.version + 1)
                 )
                 follow.card_ts = ts
+        self.sent += 1
+        metrics.DELIVERED.labels(row.kind).inc()
 
-    async def _slack_failed(self, row: OutboxMessage, exc: SlackApiError) -> None:
-        error = str(exc.response.get("error") or exc.response.status_code)
-        metrics.DELIVERY_ERRORS.labels(error).inc()
-        if exc.response.status_code == 429:
-            # Not posted (Slack refused before doing anything): wait as told, nothing in flight.
-            retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
-            await self._retry_later(row, "ratelimited", keep_in_flight=False, delay=retry_after)
-            return
-        if error in PERMANENT:
-            log.warning("dropping outbox %d for %s: Slack says %s", row.id, row.channel, error)
-            async with self.db.session() as session, session.begin():
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id)
-                    .values(delivered_at=self.clock(), last_error=f"dropped: {error}")
-                )
-            return
-        await self._retry_later(row, error, keep_in_flight=exc.response.status_code >= 500)
-
-    async def _retry_later(
-        self, row: OutboxMessage, error: str, *, keep_in_flight: bool, delay: float | None = None
+    async def _dropped(
+        self, row: OutboxMessage, message: outbox.Message, follow: Follow | None, result: Result
     ) -> None:
-        wait = delay if delay is not None else min(MAX_BACKOFF_SECONDS, 2.0 ** min(row.attempts, 8))
-        values: dict[str, Any] = {
-            "not_before": self.clock() + timedelta(seconds=wait),
-            "last_error": error[:500],
-        }
-        if not keep_in_flight:
-            values["in_flight_since"] = None
+        log.warning("dropping outbox %d for %s: Slack says %s", row.id, row.channel, result.error)
         async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(delivered_at=self.delivery.clock(), last_error=f"dropped: {result.error}")
+            )
+            if row.kind == "card_post" and follow is not None:
+                # Nowhere to show it: stop following the run in this channel.
+                await session.execute(
+                    update(Follow)
+                    .where(Follow.id == follow.id)
+                    .values(finished=True, version=Follow.version + 1)
+                )
+        notice = sending.failure_notice(message)
+        if notice is not None:
+            url, text = notice
+            with contextlib.suppress(Exception):
+                await AsyncRespond(response_url=url)(
+                    text=text, response_type="ephemeral", replace_original=False
+                )
+
+    async def _later(self, row: OutboxMessage, result: Result) -> None:
+        attempts = row.attempts
+        if attempts >= MAX_ATTEMPTS:
+            await self._set_aside(row, f"gave up after {attempts} attempts: {result.error}")
+            return
+        wait = result.retry_after
+        if wait is None:
+            wait = min(MAX_BACKOFF_SECONDS, 2.0 ** min(attempts, 8))
+        values: dict[str, Any] = {
+            "due_at": db_now() + wait,
+            "last_error": (result.error or "")[:500],
+        }
+        if result.fate is Fate.LATER and result.error != "in flight":
+            values["in_flight_at"] = None  # Slack refused before doing anything: not in flight
+        async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
             await session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
             )
 
-    async def _gauge(self) -> None:
-        async with self.db.session() as session:
-            backlog = await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.delivered_at.is_(None))
+    async def _set_aside(self, row: OutboxMessage, why: str) -> None:
+        metrics.DELIVERY_ERRORS.labels("set_aside").inc()
+        async with self.db.session() as session, session.begin():
+            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(failed_at=self.delivery.clock(), last_error=why[:2000])
             )
-        metrics.OUTBOX_BACKLOG.set(backlog or 0)
+
+
+def _pending() -> tuple[Any, ...]:
+    return (OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))

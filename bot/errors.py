@@ -23,6 +23,10 @@ from __future__ import annotations
 class ChatOpsError(Exception):
     """Base of every error the bot raises on purpose."""
 
+    def user_text(self) -> str:
+        """The sentence a user is shown."""
+        return str(self)
+
 
 class ConfigError(ChatOpsError):
     """A setting is missing or malformed; the message names the variable, never its value."""

@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -28,6 +30,8 @@ from bot.errors import ProviderError, ProviderUnavailable, error_for_status
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 def default_timeout() -> httpx.Timeout:
@@ -217,3 +221,30 @@ def unavailable(exc: Exception, *, provider: str, label: str) -> ProviderUnavail
 
 def _str_or_none(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def unreadable(response: httpx.Response, why: str, *, provider: str, label: str) -> ProviderError:
+    """An answer that is not what the API documents: our error, not a crash of the caller."""
+    return ProviderError(
+        f"{label} sent an answer the bot could not read ({why})",
+        status_code=response.status_code,
+        request_id=response.headers.get("x-request-id"),
+        provider=provider,
+    )
+
+
+def read_json(response: httpx.Response, *, provider: str, label: str) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise unreadable(response, "the body is not JSON", provider=provider, label=label) from None
+
+
+def parse_model(
+    model: type[_M], data: Any, response: httpx.Response, *, provider: str, label: str
+) -> _M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        why = f"{exc.error_count()} field error(s)"
+        raise unreadable(response, why, provider=provider, label=label) from None

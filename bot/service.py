@@ -1,8 +1,9 @@
 """Use cases, provider-neutral: start, stop, delete, follow, cards, logs.
 
-Handlers parse and acknowledge; everything that calls a provider, Slack's Web API for cards,
-or the store goes through here. Rules about what a status allows live in the providers; this
-module refuses what they do not allow before any state-changing call is made.
+Handlers parse, record a job and acknowledge; the jobs call here for everything that touches
+a provider or the store. Cards are never sent from here: they are queued in the outbox (see
+:mod:`bot.cards`), which delivery sends in order. Rules about what a status allows live in the
+providers; this module refuses what they do not allow before any state-changing call is made.
 """
 
 from __future__ import annotations
@@ -11,19 +12,37 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import blocks
+from bot import blocks, cards
 from bot.errors import InputError, NotFoundError, ProviderError, ProviderUnavailable
+from bot.jobs import RetryLater
 from bot.loglinks import LogLinks
 from bot.providers.base import Action, LogEntry, Outcome, Provider, Run
 from bot.store.repo import Store
+from bot.store.tables import Follow
 
 log = logging.getLogger(__name__)
 
 LOOKUP_CONCURRENCY = 10
+# A start resumed after its worker died looks for the run it may have created: created since
+# the POST went out (less this, for clock skew between AI Core and the database).
+START_SKEW = timedelta(seconds=60)
+# ...and waits this long after the POST before concluding that it created none (the POST of a
+# stalled worker may still arrive).
+START_SETTLE_SECONDS = 120.0
+
+
+class Ledger(Protocol):
+    """Where a job keeps its progress (``bot.runner.JobContext``)."""
+
+    @property
+    def progress(self) -> dict[str, Any]: ...
+
+    async def checkpoint(self, *, stamp: str | None = None, **progress: Any) -> float: ...
 
 
 @dataclass
@@ -36,10 +55,9 @@ class Assessment:
 
 
 @dataclass(frozen=True)
-class StartResult:
+class Followed:
     run: Run
-    card_ts: str | None
-    card_problem: str | None = None
+    follow: Follow
 
 
 class Service:
@@ -97,69 +115,85 @@ class Service:
         started_by = follow.started_by if follow else None
         return self.card(run, started_by=started_by, note=note, deleted=deleted)
 
-    async def post_card(
-        self, run: Run, *, channel: str, started_by: str | None, origin: str
-    ) -> StartResult:
-        """Make ``channel`` follow the run, then post its card there.
-
-        The follow is stored first: a crash after the post can leave a card the bot does not
-        update, but never a run nobody follows.
-        """
-        label = self.provider(run.provider).label
+    async def follow_run(
+        self,
+        run: Run,
+        *,
+        channel: str,
+        started_by: str | None,
+        origin: str,
+        cause: str,
+        response_url: str | None = None,
+    ) -> Followed:
+        """Make ``channel`` follow the run and queue its card there, in one transaction."""
+        provider = self.provider(run.provider)
         follow = await self.store.follow(
             provider=run.provider,
             scope=run.scope,
             run_id=run.id,
             channel=channel,
-            card_ts=None,
             origin=origin,
             status=run.status,
             started_by=started_by,
             snapshot=run.raw,
             status_since=run.modified_at,
+            card=cards.post_card(run, provider, started_by=started_by, response_url=response_url),
+            card_cause=cause,
         )
-        try:
-            response = await self.slack.chat_postMessage(
-                channel=channel,
-                text=blocks.fallback_text(run, label),
-                blocks=self.card(run, started_by=started_by or follow.started_by),
-            )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown_error"))
-            log.warning("could not post the card of %s in %s: %s", run.id, channel, error)
-            if follow.card_ts is None:
-                await self.store.unfollow(follow.id)  # nowhere to tell: do not follow
-            return StartResult(run, None, _slack_problem(error))
-        card_ts = str(response["ts"])
-        await self.store.set_card(follow.id, card_ts)
-        return StartResult(run, card_ts)
+        return Followed(run, follow)
 
-    async def update_card(
-        self, run: Run, *, channel: str, ts: str, note: str | None = None, deleted: bool = False
+    async def redraw_card(
+        self,
+        run: Run,
+        follow: Follow,
+        *,
+        cause: str,
+        note: str | None = None,
+        deleted: bool = False,
     ) -> None:
-        label = self.provider(run.provider).label
-        try:
-            await self.slack.chat_update(
-                channel=channel,
-                ts=ts,
-                text=blocks.fallback_text(run, label),
-                blocks=await self.card_for_channel(run, channel, note=note, deleted=deleted),
-            )
-        except SlackApiError as exc:
-            # The click was handled; a card we cannot edit (deleted, too old) is not the user's
-            # problem, so log it and move on.
-            log.warning("could not update the card of %s: %s", run.id, exc.response.get("error"))
+        message = cards.update_card(
+            run,
+            self.provider(run.provider),
+            started_by=follow.started_by,
+            note=note,
+            deleted=deleted,
+        )
+        await self.store.queue_card(follow, message, cause)
+
+    async def redraw_clicked_card(
+        self,
+        run: Run,
+        *,
+        channel: str,
+        ts: str,
+        cause: str,
+        note: str | None = None,
+        deleted: bool = False,
+    ) -> bool:
+        """Redraw the card a click came from; False when it is not a followed card."""
+        follow = await self.store.follow_of_card(channel=channel, card_ts=ts)
+        if follow is None:
+            log.info("the clicked message %s in %s is not a followed card", ts, channel)
+            return False
+        await self.redraw_card(run, follow, cause=cause, note=note, deleted=deleted)
+        return True
 
     async def refresh_cards(
-        self, provider_name: str, scope: str, run_id: str, *, deleted_by: str | None = None
-    ) -> set[tuple[str | None, str | None]]:
-        """Redraw every followed card of a run with its current status; returns (channel, ts)."""
+        self,
+        provider_name: str,
+        scope: str,
+        run_id: str,
+        *,
+        cause: str,
+        deleted_by: str | None = None,
+    ) -> set[tuple[str, str | None]]:
+        """Redraw every card of a run with its current status; returns (channel, card ts)."""
         follows = [
             f
             for f in await self.store.follows_of_run(
                 provider=provider_name, scope=scope, run_id=run_id
             )
-            if f.card_ts
+            if f.origin != "alerts"
         ]
         if not follows:
             return set()
@@ -168,20 +202,11 @@ class Service:
         try:
             run = await provider.get(scope, run_id)
         except NotFoundError:
-            run = Run(
-                provider=provider_name,
-                scope=scope,
-                id=run_id,
-                status="DELETED",
-                lifecycle=provider.lifecycle_of("UNKNOWN"),
-            )
+            run = cards.last_known(provider, scope, run_id, {})
             deleted = True
         note = f"Deleted by <@{deleted_by}>." if deleted_by else None
         for follow in follows:
-            assert follow.card_ts is not None
-            await self.update_card(
-                run, channel=follow.channel, ts=follow.card_ts, note=note, deleted=deleted
-            )
+            await self.redraw_card(run, follow, cause=cause, note=note, deleted=deleted)
         return {(f.channel, f.card_ts) for f in follows}
 
     # -- use cases ---------------------------------------------------------------------------
@@ -195,17 +220,60 @@ class Service:
         *,
         channel: str,
         user: str,
-    ) -> StartResult:
+        ledger: Ledger,
+        cause: str,
+        response_url: str | None = None,
+    ) -> Followed:
+        """Start a run at most once, however many attempts the job takes.
+
+        Before the start is sent, the job records that it may go out; an attempt that finds
+        that record (its predecessor died) looks the run up instead of starting another.
+        """
         provider = self.provider(provider_name)
-        run = await provider.start(scope, target, params)
-        log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
-        return await self.post_card(run, channel=channel, started_by=user, origin="start")
+        run = await self._started_before(provider, scope, target, ledger)
+        if run is None:
+            await ledger.checkpoint(stamp="posting_at")
+            run = await provider.start(scope, target, params)
+            await ledger.checkpoint(run_id=run.id)
+            log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
+        return await self.follow_run(
+            run,
+            channel=channel,
+            started_by=user,
+            origin="start",
+            cause=cause,
+            response_url=response_url,
+        )
+
+    async def _started_before(
+        self, provider: Provider, scope: str, target: str, ledger: Ledger
+    ) -> Run | None:
+        progress = ledger.progress
+        if progress.get("run_id"):
+            return await provider.get(scope, str(progress["run_id"]))
+        posting_at = progress.get("posting_at")
+        if posting_at is None:
+            return None
+        since = datetime.fromtimestamp(float(posting_at), UTC) - START_SKEW
+        run = await provider.find_started(scope, target, since)
+        if run is not None:
+            log.info("a resumed start of %s found the run it had created: %s", target, run.id)
+            await ledger.checkpoint(run_id=run.id)
+            return run
+        if await ledger.checkpoint() - float(posting_at) < START_SETTLE_SECONDS:
+            raise RetryLater(15, f"the start of {target} may still be on its way")
+        raise InputError(
+            f"The bot was interrupted while starting `{target}`, and no new {provider.label} "
+            "run of it was found, so nothing was started. Try again."
+        )
 
     async def watch(
-        self, provider_name: str, scope: str, run_id: str, *, channel: str, user: str
-    ) -> StartResult:
+        self, provider_name: str, scope: str, run_id: str, *, channel: str, cause: str
+    ) -> Followed:
         run = await self.provider(provider_name).get(scope, run_id)
-        return await self.post_card(run, channel=channel, started_by=None, origin="watch")
+        return await self.follow_run(
+            run, channel=channel, started_by=None, origin="watch", cause=cause
+        )
 
     async def get(self, provider_name: str, scope: str, run_id: str) -> Run:
         return await self.provider(provider_name).get(scope, run_id)
@@ -258,12 +326,3 @@ class Service:
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
         return await self.provider(run.provider).tail_logs(run, lines)
-
-
-def _slack_problem(error: str) -> str:
-    if error in ("not_in_channel", "channel_not_found"):
-        return (
-            "I can't post in this channel yet: invite me with `/invite @<bot name>` and use "
-            "`/aicore watch` to get the card here."
-        )
-    return f"Slack refused the card ({error})."

@@ -1,11 +1,11 @@
-"""The HTTP side: ``POST /slack/events``, ``GET /healthz``, ``GET /metrics`` (and log pages)."""
+"""The HTTP side: ``POST /slack/events``, ``GET /healthz``, ``GET /metrics`` and log pages."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from bot.app import Components
 from bot.logpage import log_page_route
-from bot.store.tables import WorkerState
-from bot.workloop import Offload
+from bot.metrics import registry_for_scrape
+from bot.store.tables import PollScope
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ def build_web(
     extra_routes: list[Route] | None = None,
     slack_endpoint: bool = True,
 ) -> Starlette:
+    """``slack_endpoint``: serve ``/slack/events``. It is never served without a signing
+    secret: Socket Mode without one takes no HTTP requests from Slack at all."""
     slack_handler = AsyncSlackRequestHandler(components.bolt)
 
     async def slack_events(request: Request) -> Response:
@@ -35,29 +37,27 @@ def build_web(
         return await slack_handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
-        states = await components.deps.offload(_states(components))
-        healthy = states["database"] == "ok"
+        states = await _states(components)
+        healthy = states["database"] == "ok" and components.health.healthy
         return JSONResponse(
             {"status": "ok" if healthy else "degraded", "components": states},
             status_code=200 if healthy else 503,
         )
 
     async def metrics(_request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        registry: CollectorRegistry | None = registry_for_scrape()
+        body = generate_latest(registry) if registry is not None else generate_latest()
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     log_links = components.service.log_links
-    pages = (
-        [offloaded(log_page_route(components.service, log_links), components.deps.offload)]
-        if log_links is not None
-        else []
-    )
+    pages = [log_page_route(components.service, log_links)] if log_links is not None else []
     routes = [
         *(extra_routes or []),  # first: a caller's route wins over a default one
         *pages,
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    if slack_endpoint:
+    if slack_endpoint and components.settings.slack_signing_secret is not None:
         routes.append(Route("/slack/events", slack_events, methods=["POST"]))
     return Starlette(routes=routes)
 
@@ -65,27 +65,31 @@ def build_web(
 async def _states(components: Components) -> dict[str, Any]:
     states: dict[str, Any] = {"database": await _database_state(components)}
     states.update({name: "configured" for name in components.providers})
+    states["process"] = {
+        "id": components.process_id,
+        "role": components.role,
+        "loops": components.health.as_dict(),
+    }
     if states["database"] == "ok":
-        states["last_polls"] = await _last_polls(components)
+        try:
+            states["processes"] = await components.registry.cluster()
+            states["last_polls"] = await _last_polls(components)
+            states["jobs"] = await components.jobs.backlog()
+        except SQLAlchemyError as exc:
+            log.warning("health check: could not read the state (%s)", type(exc).__name__)
     return states
 
 
-def offloaded(route: Route, offload: Offload[Response]) -> Route:
-    """The same route, its work run where the bot's clients live (the work loop)."""
-    inner = route.endpoint
-
-    async def endpoint(request: Request) -> Response:
-        return await offload(inner(request))
-
-    return Route(route.path, endpoint, methods=list(route.methods or ["GET"]))
-
-
-async def _last_polls(components: Components) -> dict[str, str]:
-    """When each scope was last polled successfully (``provider/scope`` -> ISO time)."""
+async def _last_polls(components: Components) -> dict[str, Any]:
+    """When each scope was last polled successfully, and its failures since."""
     async with components.db.session() as session:
-        rows = await session.scalars(select(WorkerState).where(WorkerState.key.like("polled:%")))
+        rows = await session.scalars(select(PollScope))
         return {
-            row.key.removeprefix("polled:").replace(":", "/", 1): str(row.value.get("at"))
+            f"{row.provider}/{row.scope}": {
+                "at": row.last_ok_at.isoformat() if row.last_ok_at else None,
+                "failures": row.failures,
+                "error": row.last_error,
+            }
             for row in rows
         }
 

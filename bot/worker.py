@@ -1,9 +1,15 @@
-"""The worker role: the poller on an APScheduler job and delivery as a task, in the bot's loop."""
+"""The worker role: the job runner, the poller, delivery and the heartbeat, supervised.
+
+Each is a loop of its own (see :mod:`bot.supervise`); the poller's cycles are ticked by an
+APScheduler interval job (local to this process: the scopes it polls are decided by leases
+in the database, never by the scheduler). On SIGTERM the worker stops claiming, gives running
+jobs and the messages being sent a few seconds, hands the rest back and lets go of its
+leases, so that another worker goes on at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
@@ -12,20 +18,53 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Components
 from bot.delivery import Delivery
-from bot.poller import Poller, PollerConfig
+from bot.poll.poller import CycleReport, Poller, PollerConfig
+from bot.runner import JobRunner
+from bot.supervise import supervised
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_GRACE_SECONDS = 5.0
+JOB_GRACE_SECONDS = 5.0
+DELIVERY_GRACE_SECONDS = 3.0
+HEARTBEAT_SECONDS = 2.0
+HEARTBEAT_TTL_SECONDS = 10.0
+RETENTION_SECONDS = 3600.0
+
+
+class Heartbeat:
+    """Keeps this process's row in ``processes`` alive, with the state of its loops."""
+
+    def __init__(self, components: Components) -> None:
+        self.components = components
+
+    async def beat(self) -> float:
+        await self.components.registry.beat(HEARTBEAT_TTL_SECONDS, self.components.health.as_dict())
+        return HEARTBEAT_SECONDS
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await supervised("heartbeat", self.beat, health=self.components.health, stop=stop)
+
+    async def leave(self) -> None:
+        try:
+            await self.components.registry.leave()
+        except SQLAlchemyError as exc:
+            log.warning("could not deregister (%s); the row expires by itself", type(exc).__name__)
 
 
 class Worker:
     def __init__(self, components: Components) -> None:
         settings = components.settings
         self.components = components
+        self.health = components.health
+        self.runner = JobRunner(
+            queue=components.jobs, functions=components.job_functions, health=self.health
+        )
         self.poller = Poller(
             providers=components.providers,
             db=components.db,
+            leases=components.leases,
+            registry=components.registry,
+            log_links=components.service.log_links,
             config=PollerConfig(
                 interval_seconds=settings.poll_interval_seconds,
                 pending_alert_seconds=settings.pending_alert_seconds,
@@ -33,15 +72,17 @@ class Worker:
         )
         self.delivery = Delivery(
             db=components.db,
-            slack=components.slack,
-            providers=components.providers,
-            log_links=components.service.log_links,
+            slack=components.delivery_slack,
+            leases=components.leases,
+            health=self.health,
         )
+        self.heartbeat = Heartbeat(components)
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._stop = asyncio.Event()
-        self._delivery_task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        await self.heartbeat.beat()  # registered before it claims anything
         interval = self.components.settings.poll_interval_seconds
         self.scheduler.add_job(
             self.poll_once,
@@ -53,33 +94,54 @@ class Worker:
             misfire_grace_time=max(1, int(interval)),
             next_run_time=datetime.now().astimezone(),  # poll right away at start-up
         )
+        self.scheduler.add_job(
+            self.prune, "interval", seconds=RETENTION_SECONDS, id="prune", max_instances=1
+        )
         self.scheduler.start()
-        self._delivery_task = asyncio.create_task(self.delivery.run(self._stop), name="delivery")
+        loops = {
+            "jobs": self.runner.run(self._stop),
+            "delivery": self.delivery.run(self._stop),
+            "heartbeat": self.heartbeat.run(self._stop),
+            "poll-leases": supervised(
+                "poll-leases", self.poller.keep_leases, health=self.health, stop=self._stop
+            ),
+        }
+        self._tasks = [asyncio.create_task(loop, name=name) for name, loop in loops.items()]
 
-    async def poll_once(self) -> None:
-        report = await self.poller.cycle()
+    async def poll_once(self) -> CycleReport | None:
+        """One cycle (an APScheduler job); its failures are logged and shown in /healthz."""
+        try:
+            report = await self.poller.cycle()
+        except Exception as exc:  # the next tick tries again; the traceback is kept
+            log.exception("poll cycle failed")
+            self.health.failed("poller", exc)
+            return None
+        self.health.ok("poller")
         if report.messages:
             self.delivery.wake()
+        return report
+
+    async def prune(self) -> None:
+        try:
+            pruned = await self.components.jobs.prune()
+            await self.components.registry.forget_the_dead()
+        except SQLAlchemyError:
+            log.warning("pruning finished jobs failed; trying again later", exc_info=True)
+            return
+        if pruned:
+            log.info("pruned %d finished jobs", pruned)
 
     async def stop(self) -> None:
-        """Finish the message being sent, then stop within a few seconds."""
+        """Hand everything unfinished back within a few seconds."""
         self.scheduler.shutdown(wait=False)
-        self.delivery.stop_soon()
         self._stop.set()
-        if self._delivery_task is not None:
-            try:
-                await asyncio.wait_for(self._delivery_task, SHUTDOWN_GRACE_SECONDS)
-            except TimeoutError:
-                log.warning(
-                    "delivery did not finish in %.0f s; leaving the rest for the next start",
-                    SHUTDOWN_GRACE_SECONDS,
-                )
-                self._delivery_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._delivery_task
+        await self.runner.shutdown(JOB_GRACE_SECONDS)
+        await self.delivery.shutdown(DELIVERY_GRACE_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await self.poller.release_lease()  # lets another worker take over at once
+            await self.poller.release_all()  # lets another worker take over at once
         except SQLAlchemyError as exc:
-            log.warning(
-                "could not release the poller lease (%s); it expires by itself", type(exc).__name__
-            )
+            log.warning("could not release the poll leases (%s); they expire", type(exc).__name__)
+        await self.heartbeat.leave()

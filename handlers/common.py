@@ -1,44 +1,74 @@
-"""Helpers the listeners share: turning our errors into answers the user can act on."""
+"""What the listeners share: recording the work before the acknowledgement, and answers.
+
+Every listener checks what it can without calling anyone (the command's syntax, the
+button's value), then records a job and only then acknowledges. The job, run by a worker,
+does the rest and answers through the request's ``response_url``.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
+from slack_bolt.async_app import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.deps import Deps
-from bot.errors import ChatOpsError, ProviderError
+from bot.errors import ChatOpsError
+from bot.jobs import Enqueued, NewJob
 
 log = logging.getLogger(__name__)
 
-
-def describe(exc: ChatOpsError) -> str:
-    """The user-facing sentence; provider errors carry code and requestId for support."""
-    return exc.user_text() if isinstance(exc, ProviderError) else str(exc)
+UNRECORDED = (
+    ":warning: The bot cannot record your request right now (its database does not answer), "
+    "so nothing was done. Try again in a minute."
+)
 
 
 def error_text(exc: ChatOpsError) -> str:
-    return f":warning: {describe(exc)}"
+    return f":warning: {exc.user_text()}"
 
 
-async def answering_errors(
-    deps: Deps, respond: AsyncRespond, work: Coroutine[Any, Any, None]
-) -> None:
-    """Run the after-ack work on the work loop; our errors become a private answer.
+def request_key(body: dict[str, Any]) -> str:
+    """Slack's identity of a request: the same for a retry or a redelivered envelope.
 
-    Anything else is a bug: it propagates to Bolt's error handler, which logs the traceback.
+    Each command and each click carries its own ``trigger_id``; a retry repeats the body.
     """
-    await deps.offload(_answering(respond, work))
+    trigger = body.get("trigger_id")
+    team = (body.get("team") or {}).get("id") if isinstance(body.get("team"), dict) else None
+    if trigger:
+        return f"slack:{team or body.get('team_id') or '-'}:{trigger}"
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return f"slack:body:{digest}"
 
 
-async def _answering(respond: AsyncRespond, work: Coroutine[Any, Any, None]) -> None:
+async def record_then_ack(
+    deps: Deps,
+    ack: AsyncAck,
+    job: NewJob,
+    *,
+    ack_text: str | None = None,
+    busy_text: str | None = None,
+) -> None:
+    """Record ``job``, then acknowledge: no acknowledged request can be forgotten."""
     try:
-        await work
-    except ChatOpsError as exc:
-        log.info("answered with an error: %s", exc)
-        await respond(text=error_text(exc), response_type="ephemeral", replace_original=False)
+        outcome = await deps.jobs.enqueue(job)
+    except SQLAlchemyError as exc:
+        log.error("could not record a %s job: %s", job.kind, type(exc).__name__)
+        await ack(response_type="ephemeral", text=UNRECORDED)
+        return
+    if outcome == Enqueued.REPEATED:
+        log.info("Slack sent %s again; it is already recorded", job.dedupe_key)
+        await ack()
+    elif outcome == Enqueued.BUSY and busy_text:
+        await ack(response_type="ephemeral", text=busy_text)
+    elif ack_text:
+        await ack(response_type="ephemeral", text=ack_text)
+    else:
+        await ack()
 
 
 async def private(

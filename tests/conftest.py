@@ -95,6 +95,14 @@ def bot_settings(*, slack_url: str, aicore_url: str, database_url: str, **extra:
 FAST_RETRY = RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.05, max_retry_after=2.0)
 
 
+async def build_components(settings: Settings, http: httpx.AsyncClient) -> Components:
+    """The bot's components in this process, registered as a live process (as a worker's
+    heartbeat would have it): leases and jobs are only taken from processes that stopped."""
+    components = await build(settings, http=http, retry=FAST_RETRY)
+    await components.registry.beat(3600, {})
+    return components
+
+
 @pytest.fixture
 async def wired(
     sim: AICoreSimulator, fake_slack: tuple[FakeSlack, ServedApp], database_url: str
@@ -105,7 +113,7 @@ async def wired(
         slack_url=served.url, aicore_url="http://aicore.sim", database_url=database_url
     )
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app))
-    components = await build(settings, http=http, retry=FAST_RETRY)
+    components = await build_components(settings, http)
     try:
         yield components
     finally:

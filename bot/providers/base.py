@@ -67,6 +67,22 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """One scope's runs as a poll cycle lists them.
+
+    ``runs`` holds the runs in the statuses the provider lists per cycle (the active ones, or
+    all of them when ``complete``). ``full`` says whether they are whole records; otherwise
+    (AI Core's ``$select=status``) a card needs a GET of the run. ``total`` is how many runs
+    the scope holds in every status, when asked for and cheap.
+    """
+
+    runs: dict[str, Run]
+    complete: bool = False
+    full: bool = False
+    total: int | None = None
+
+
+@dataclass(frozen=True)
 class LogEntry:
     timestamp: datetime | None
     message: str
@@ -105,7 +121,19 @@ class Provider(Protocol):
 
     async def list_runs(self, scope: str, *, status: str | None = None) -> list[Run]: ...
 
+    async def list_active(self, scope: str, *, with_total: bool) -> Listing:
+        """The runs a poll cycle compares: a cost that follows the active runs."""
+        ...
+
+    async def list_created_since(self, scope: str, since: datetime) -> list[Run]:
+        """Every run created since ``since``, in any status (a sweep, for subscriptions)."""
+        ...
+
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run: ...
+
+    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
+        """The run a start of ``target`` sent at ``since`` created, if it did (no start)."""
+        ...
 
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]: ...
 

@@ -3,6 +3,16 @@
 ``DATABASE_URL`` is a plain SQLAlchemy URL (``sqlite:///./chatops.db`` or
 ``postgresql+psycopg://...``); the async engine gets the matching async driver, and Alembic
 migrates with the sync one at start-up.
+
+Several processes may share one database, so:
+
+- On SQLite every transaction starts with ``BEGIN IMMEDIATE`` (SQLAlchemy's documented recipe
+  for taking over pysqlite's transaction handling). A deferred transaction that reads and then
+  writes fails at once with "database is locked" when another process wrote in between,
+  whatever the busy timeout; an immediate one waits its turn for the write lock instead.
+- Migrations run under a lock: ``pg_advisory_xact_lock`` on PostgreSQL, the immediate
+  transaction on SQLite. Replicas starting together take turns; the later ones find the
+  schema at head and do nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +23,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Insert, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -62,13 +73,23 @@ def _engine_options(url: URL, connect_args: dict[str, Any], *, pooled: bool) -> 
     }
 
 
-def _sqlite_pragmas(engine: Any) -> None:
+MIGRATION_LOCK = "chatops-migrations"
+
+
+def _sqlite_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see the docstring).
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe in WAL mode; no fsync per commit
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -81,21 +102,37 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             aurl, **_engine_options(aurl, self._connect_args, pooled=True)
         )
-        if aurl.drivername.startswith("sqlite"):
-            _sqlite_pragmas(self.engine.sync_engine)
+        self.is_sqlite = aurl.drivername.startswith("sqlite")
+        if self.is_sqlite:
+            _sqlite_transactions(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> AsyncSession:
         return self.sessions()
 
+    def insert(self, table: Table | type[Any]) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing`` and ``..._do_update``."""
+        dialect_insert: Any = sqlite.insert if self.is_sqlite else postgresql.insert
+        statement: Insert = dialect_insert(table)
+        return statement
+
     def migrate_sync(self) -> None:
         """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
         url = sync_url(self.url)
         engine = create_engine(url, **_engine_options(url, self._connect_args, pooled=False))
+        if self.is_sqlite:
+            _sqlite_transactions(engine)  # BEGIN IMMEDIATE: the migration holds the write lock
         try:
             config = Config()
             config.set_main_option("script_location", str(MIGRATIONS))
             with engine.begin() as connection:
+                if not self.is_sqlite:
+                    # Held until this transaction ends; keyed by schema, so that tests with a
+                    # schema each do not wait for each other.
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(hashtext(:lock || current_schema()))"),
+                        {"lock": MIGRATION_LOCK},
+                    )
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         finally:

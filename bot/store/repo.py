@@ -9,8 +9,9 @@ from typing import Any, overload
 
 from sqlalchemy import select, update
 
+from bot import outbox
 from bot.store.db import Database
-from bot.store.tables import Follow, PendingAction, Subscription
+from bot.store.tables import Follow, OutboxMessage, PendingAction, Subscription
 
 PENDING_ACTION_TTL = timedelta(minutes=15)
 
@@ -48,61 +49,84 @@ class Store:
         scope: str,
         run_id: str,
         channel: str,
-        card_ts: str | None,
         origin: str,
         status: str | None,
         started_by: str | None = None,
         snapshot: dict[str, Any] | None = None,
         status_since: datetime | None = None,
+        card: outbox.PostCard | None = None,
+        card_cause: str = "follow",
     ) -> Follow:
-        """Make ``channel`` follow a run with the card at ``card_ts`` (a newer card wins)."""
+        """Make ``channel`` follow a run (again), and queue its card there, at once.
+
+        One statement decides "new or existing" (an upsert), so two replicas following the
+        same run in the same channel at the same moment both succeed, with one follow.
+        """
         now = self.clock()
+        values: dict[str, Any] = {
+            "provider": provider,
+            "scope": scope,
+            "run_id": run_id,
+            "channel": channel,
+            "card_ts": None,
+            "origin": origin,
+            "started_by": started_by,
+            "announced_status": status,
+            "status_since": (status_since or now) if status else None,
+            "pending_alerted": False,
+            "delete_when_stopped_by": None,
+            "finished": False,
+            "snapshot": snapshot or {},
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        statement = (
+            self.db.insert(Follow)
+            .values(**values)
+            .on_conflict_do_update(
+                index_elements=["provider", "scope", "run_id", "channel"],
+                # Followed again: poll it until it is final once more.
+                set_={"finished": False, "updated_at": now, "version": Follow.version + 1},
+            )
+            .returning(Follow)
+        )
         async with self.db.session() as session, session.begin():
-            existing = await session.scalar(
-                select(Follow).where(
-                    Follow.provider == provider,
-                    Follow.scope == scope,
-                    Follow.run_id == run_id,
-                    Follow.channel == channel,
+            follow: Follow = (
+                await session.scalars(statement, execution_options={"populate_existing": True})
+            ).one()
+            if card is not None:
+                await self._queue(
+                    session, channel, follow.id, card, outbox.Keys.card_post(follow.id, card_cause)
                 )
-            )
-            if existing is not None:
-                if card_ts is not None:
-                    existing.card_ts = card_ts
-                existing.finished = False  # followed again: poll it until final once more
-                existing.updated_at = now
-                return existing
-            row = Follow(
-                provider=provider,
-                scope=scope,
-                run_id=run_id,
-                channel=channel,
-                card_ts=card_ts,
-                origin=origin,
-                started_by=started_by,
-                announced_status=status,
-                status_since=(status_since or now) if status else None,
-                pending_alerted=False,
-                finished=False,
-                snapshot=snapshot or {},
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-        return row
+        return follow
 
-    async def set_card(self, follow_id: int, card_ts: str) -> None:
+    async def queue_card(
+        self, follow: Follow, message: outbox.UpdateCard | outbox.PostCard, cause: str
+    ) -> None:
+        """Redraw (or post again) a follow's card, through the outbox like every card."""
+        key = (
+            outbox.Keys.card(follow.id, cause)
+            if isinstance(message, outbox.UpdateCard)
+            else outbox.Keys.card_post(follow.id, cause)
+        )
         async with self.db.session() as session, session.begin():
-            follow = await session.get(Follow, follow_id)
-            if follow is not None:
-                follow.card_ts = card_ts
-                follow.updated_at = self.clock()
+            await self._queue(session, follow.channel, follow.id, message, key)
 
-    async def unfollow(self, follow_id: int) -> None:
-        async with self.db.session() as session, session.begin():
-            follow = await session.get(Follow, follow_id)
-            if follow is not None:
-                await session.delete(follow)
+    async def _queue(
+        self,
+        session: Any,
+        channel: str,
+        follow_id: int | None,
+        message: outbox.Message,
+        key: str,
+    ) -> None:
+        values = outbox.row(
+            channel=channel, follow_id=follow_id, message=message, key=key, now=self.clock()
+        )
+        await session.execute(
+            self.db.insert(OutboxMessage).values(**values).on_conflict_do_nothing()
+        )
 
     async def get_follow(
         self, *, provider: str, scope: str, run_id: str, channel: str
@@ -115,6 +139,12 @@ class Store:
                     Follow.run_id == run_id,
                     Follow.channel == channel,
                 )
+            )
+
+    async def follow_of_card(self, *, channel: str, card_ts: str) -> Follow | None:
+        async with self.db.session() as session:
+            return await session.scalar(
+                select(Follow).where(Follow.channel == channel, Follow.card_ts == card_ts)
             )
 
     async def follows_of_run(self, *, provider: str, scope: str, run_id: str) -> list[Follow]:
@@ -138,9 +168,57 @@ class Store:
                     Follow.run_id == run_id,
                     Follow.channel == channel,
                 )
-                .values(delete_when_stopped_by=user_id, updated_at=self.clock())
+                # The version moves: a poll cycle that read the follow before the mark was set
+                # cannot store its verdict (and finish the follow) over it.
+                .values(
+                    delete_when_stopped_by=user_id,
+                    finished=False,
+                    updated_at=self.clock(),
+                    version=Follow.version + 1,
+                )
             )
             return bool(getattr(result, "rowcount", 0))
+
+    async def clear_delete_mark(
+        self, *, provider: str, scope: str, run_id: str, channel: str
+    ) -> None:
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Follow)
+                .where(
+                    Follow.provider == provider,
+                    Follow.scope == scope,
+                    Follow.run_id == run_id,
+                    Follow.channel == channel,
+                )
+                .values(
+                    delete_when_stopped_by=None,
+                    updated_at=self.clock(),
+                    version=Follow.version + 1,
+                )
+            )
+
+    async def get_follow_by_id(self, follow_id: int) -> Follow | None:
+        async with self.db.session() as session:
+            return await session.get(Follow, follow_id)
+
+    async def finish_deletion(
+        self, follow_id: int, *, deleted: bool, messages: Sequence[tuple[outbox.Message, str]]
+    ) -> bool:
+        """A "stop, then delete" is over: clear the mark, stop polling the run, and queue
+        what to tell the channel, at once. False when it was over already."""
+        async with self.db.session() as session, session.begin():
+            follow = await session.get(Follow, follow_id)
+            if follow is None or not follow.delete_when_stopped_by:
+                return False
+            follow.delete_when_stopped_by = None
+            follow.finished = True
+            follow.updated_at = self.clock()
+            if deleted:
+                follow.announced_status = "DELETED"
+            for message, key in messages:
+                await self._queue(session, follow.channel, follow.id, message, key)
+        return True
 
     # -- subscriptions -----------------------------------------------------------------------
 

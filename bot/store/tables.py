@@ -2,11 +2,20 @@
 
 - ``follows``: which channel follows which run, with which card, and what it was last told.
 - ``subscriptions``: channels that follow every run of a scope (resource group).
-- ``outbox``: messages still to deliver; the poller writes them in the same transaction as the
-  status it announces, delivery marks them sent only after Slack accepted them.
-- ``worker_state``: the worker's leader lease and when the last poll cycle ran.
+- ``outbox``: messages still to deliver; whoever announces something writes the message in the
+  same transaction as the state it announces, delivery marks it sent only after Slack
+  accepted it.
+- ``jobs``: the work a command or click asked for, recorded before the acknowledgement and run
+  by a worker (see :mod:`bot.jobs`).
+- ``leases``: who holds which piece of shared work (a poll scope, a channel's outbox) until
+  when, with a fencing token (see :mod:`bot.leases`).
+- ``processes``: the live processes, their roles and the health of their loops.
+- ``poll_scopes``: what the poller remembers of each scope between cycles.
 - ``pending_actions``: bulk stop/delete waiting for the user's Confirm (too many ids for a
   button's 2000-character value).
+
+Times that several processes compare (leases, claims, pacing) are floats of the database's
+own clock (:func:`bot.store.dbclock.db_now`); times users see are timezone-aware datetimes.
 """
 
 from __future__ import annotations
@@ -14,7 +23,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -73,27 +94,87 @@ class OutboxMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
     channel: Mapped[str] = mapped_column(String(32), index=True)
     follow_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # card | thread | alert | digest | summary
+    kind: Mapped[str] = mapped_column(String(16))  # see bot.outbox: one payload model per kind
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
-    not_before: Mapped[datetime]
+    due_at: Mapped[float] = mapped_column(Float, default=0.0)  # database clock
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    in_flight_since: Mapped[datetime | None]
+    # When a send was last begun (database clock): its fate is unknown until Slack answered.
+    in_flight_at: Mapped[float | None] = mapped_column(Float)
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Set aside after an error that trying again cannot cure (kept, with last_error, to read).
+    failed_at: Mapped[datetime | None]
 
 
-class WorkerState(Base):
-    """Small keyed state of the worker role: the leader lease and the last poll cycle."""
+class Job(Base):
+    """One piece of after-ack work; see :mod:`bot.jobs` for the states and the claim."""
 
-    __tablename__ = "worker_state"
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "state", "priority", "id"),)
 
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str | None] = mapped_column(String(64))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Slack's identity of the request (a retry or a redelivered envelope carries the same).
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # What the job acts on, while it is queued or running: a double click finds it taken.
+    active_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)
+    claimed_by: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    token: Mapped[int] = mapped_column(BigInteger, default=0)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float, index=True)
+
+
+class Lease(Base):
+    """A named piece of shared work and who holds it until when (database clock)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(96))
+    # Fencing token: grows with every new holder; a write checks it is still the holder's.
+    token: Mapped[int] = mapped_column(BigInteger, default=1)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+    # What the next holder needs to know (a channel's next allowed post, for pacing).
     value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    expires_at: Mapped[datetime | None]
-    updated_at: Mapped[datetime]
+
+
+class Process(Base):
+    """A running bot process, as its own heartbeat describes it."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)  # host:pid:random
+    role: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    loops: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PollScope(Base):
+    """What the poller remembers of one scope (resource group, Bria account) between cycles."""
+
+    __tablename__ = "poll_scopes"
+
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_ok_at: Mapped[datetime | None]
+    # Ids the last cycle saw in the active statuses, and how many runs the scope held: what a
+    # cycle needs to notice a run that was born and finished between two cycles.
+    active: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int | None] = mapped_column(Integer)
+    swept_at: Mapped[datetime | None]
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class PendingAction(Base):

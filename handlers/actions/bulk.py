@@ -9,46 +9,41 @@ from __future__ import annotations
 from typing import Any, cast
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import blocks
 from bot.deps import Deps
 from bot.providers.base import Action
-from handlers.common import answering_errors, private
+from handlers.actions.clicks import Click, ClickWork, record_click
+from handlers.common import private
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def on_confirm(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await answering_errors(deps, respond, _confirm(deps, body, respond))
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await record_click(deps, ack, body)
 
-    async def on_cancel(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await answering_errors(deps, respond, _cancel(deps, body, respond))
-
-    app.action(blocks.ACTION_BULK_CONFIRM)(on_confirm)
-    app.action(blocks.ACTION_BULK_CANCEL)(on_cancel)
+    app.action(blocks.ACTION_BULK_CONFIRM)(on_click)
+    app.action(blocks.ACTION_BULK_CANCEL)(on_click)
 
 
-async def _owner_check(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> bool:
+async def _owner_check(deps: Deps, click: Click) -> bool:
     """Only the person who asked may confirm or cancel their own request."""
-    token = body["actions"][0]["value"]
-    pending = await deps.store.peek_pending_action(token)
-    if pending is not None and pending.user_id != body["user"]["id"]:
+    pending = await deps.store.peek_pending_action(click.value)
+    if pending is not None and pending.user_id != click.user:
         await private(
-            respond, f"Only <@{pending.user_id}>, who asked for this, can confirm or cancel it."
+            click.respond,
+            f"Only <@{pending.user_id}>, who asked for this, can confirm or cancel it.",
         )
         return False
     return True
 
 
-async def _confirm(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:
-    if not await _owner_check(deps, body, respond):
+async def _confirm(deps: Deps, click: Click) -> None:
+    if not await _owner_check(deps, click):
         return
-    pending = await deps.store.claim_pending_action(body["actions"][0]["value"])
+    pending = await deps.store.claim_pending_action(click.value)
     if pending is None:
         await private(
-            respond,
+            click.respond,
             "This request was already handled or has expired (after 15 "
             "minutes). Run the command again if needed.",
             replace=True,
@@ -63,7 +58,7 @@ async def _confirm(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> N
         pending.provider, pending.scope, [run.id for run in now.eligible], action
     )
     await private(
-        respond,
+        click.respond,
         f"{len(outcomes)} runs",
         blocks.outcome_blocks(
             action=action,
@@ -81,19 +76,28 @@ async def _confirm(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> N
                 pending.provider,
                 pending.scope,
                 outcome.run_id,
+                cause=click.cause,
                 deleted_by=pending.user_id if action == "delete" else None,
             )
 
 
-async def _cancel(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:
-    if not await _owner_check(deps, body, respond):
+async def _cancel(deps: Deps, click: Click) -> None:
+    if not await _owner_check(deps, click):
         return
-    pending = await deps.store.claim_pending_action(body["actions"][0]["value"])
+    pending = await deps.store.claim_pending_action(click.value)
     if pending is None:
-        await private(respond, "This request was already handled or has expired.", replace=True)
+        await private(
+            click.respond, "This request was already handled or has expired.", replace=True
+        )
         return
     await private(
-        respond,
+        click.respond,
         f"Cancelled: nothing was {'stopped' if pending.action == 'stop' else 'deleted'}.",
         replace=True,
     )
+
+
+CLICKS: dict[str, ClickWork] = {
+    blocks.ACTION_BULK_CONFIRM: _confirm,
+    blocks.ACTION_BULK_CANCEL: _cancel,
+}

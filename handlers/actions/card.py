@@ -1,7 +1,8 @@
-"""The status card's buttons: Stop, Delete, Logs, Refresh.
+"""The status card's buttons: Stop, Delete, Logs, Refresh, and "Stop, then delete".
 
 A card can be hours old: every click re-reads the run's current status before acting and
-answers a stale button with what changed instead of an error.
+answers a stale button with what changed instead of an error. The listeners only record the
+click; the functions below are its work.
 """
 
 from __future__ import annotations
@@ -10,162 +11,150 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks
 from bot.deps import Deps
-from bot.errors import ChatOpsError, InputError, NotFoundError
+from bot.errors import ChatOpsError, NotFoundError
 from bot.providers.base import Action, Run
-from handlers.common import answering_errors, describe, error_text, private
+from handlers.actions.clicks import Click, ClickWork, record_click
+from handlers.common import private
 
 log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def on_stop(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await answering_errors(deps, respond, _act(deps, body, respond, "stop"))
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await record_click(deps, ack, body)
 
-    async def on_delete(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await answering_errors(deps, respond, _act(deps, body, respond, "delete"))
+    async def on_logs(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await record_click(deps, ack, body, per_user=True)
 
-    async def on_refresh(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        await ack()
-        await answering_errors(deps, respond, _refresh(deps, body, respond))
-
-    async def on_logs(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        await deps.offload(_logs(deps, body, respond, client))
-
-    async def on_stop_then_delete(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond
-    ) -> None:
-        await ack()
-        await answering_errors(deps, respond, _stop_then_delete(deps, body, respond))
-
-    app.action(blocks.ACTION_STOP_THEN_DELETE)(on_stop_then_delete)
-    app.action(blocks.ACTION_STOP)(on_stop)
-    app.action(blocks.ACTION_DELETE)(on_delete)
-    app.action(blocks.ACTION_REFRESH)(on_refresh)
+    for action_id in (
+        blocks.ACTION_STOP,
+        blocks.ACTION_DELETE,
+        blocks.ACTION_REFRESH,
+        blocks.ACTION_STOP_THEN_DELETE,
+    ):
+        app.action(action_id)(on_click)
     app.action(blocks.ACTION_LOGS)(on_logs)
 
 
-def clicked_ref(body: dict[str, Any]) -> tuple[str, str, str]:
-    try:
-        return blocks.parse_run_ref(body["actions"][0]["value"])
-    except (KeyError, IndexError, ValueError, TypeError):
-        raise InputError(
-            "This button is from an older version of the bot; use the slash command instead."
-        ) from None
-
-
-async def _current(deps: Deps, body: dict[str, Any]) -> tuple[Run | None, str, str, str]:
-    provider, scope, run_id = clicked_ref(body)
+async def _current(deps: Deps, click: Click) -> tuple[Run | None, str, str, str]:
+    provider, scope, run_id = click.run_ref()
     try:
         return await deps.service.get(provider, scope, run_id), provider, scope, run_id
     except NotFoundError:
         return None, provider, scope, run_id
 
 
-async def _act(deps: Deps, body: dict[str, Any], respond: AsyncRespond, action: Action) -> None:
-    user = body["user"]["id"]
-    run, provider, scope, run_id = await _current(deps, body)
+async def _stop(deps: Deps, click: Click) -> None:
+    await _act(deps, click, "stop")
+
+
+async def _delete(deps: Deps, click: Click) -> None:
+    await _act(deps, click, "delete")
+
+
+async def _act(deps: Deps, click: Click, action: Action) -> None:
+    run, provider, scope, run_id = await _current(deps, click)
     label = deps.service.provider(provider).label
     if run is None:
         await private(
-            respond, f"{label} `{run_id}` no longer exists (it was deleted). Nothing was changed."
+            click.respond,
+            f"{label} `{run_id}` no longer exists (it was deleted). Nothing was changed.",
         )
-        await _show_card(deps, body, respond, None, provider, scope, run_id)
+        await _show_card(deps, click, None, provider, scope, run_id)
         return
     if not deps.service.provider(provider).allows(run.status, action):
         await private(
-            respond,
+            click.respond,
             f":information_source: This button is out of date. "
             f"{blocks.refusal_text(run, action, deps.service.provider(provider).style)}",
         )
-        await _show_card(deps, body, respond, run, provider, scope, run_id)
+        await _show_card(deps, click, run, provider, scope, run_id)
         return
     outcomes = await deps.service.act(provider, scope, [run.id], action)
     await private(
-        respond,
-        blocks=blocks.outcome_blocks(action=action, label=label, user_id=user, outcomes=outcomes),
+        click.respond,
+        blocks=blocks.outcome_blocks(
+            action=action, label=label, user_id=click.user, outcomes=outcomes
+        ),
     )
     if action == "delete" and outcomes and outcomes[0].ok:
-        note = f"Deleted by <@{user}>."
-        await _show_card(deps, body, respond, run, provider, scope, run_id, note=note, deleted=True)
+        note = f"Deleted by <@{click.user}>."
+        await _show_card(deps, click, run, provider, scope, run_id, note=note, deleted=True)
         return
-    updated = await deps.service.refresh_cards(provider, scope, run.id)
-    if _clicked_card(body) not in updated:
-        await _show_card(deps, body, respond, None, provider, scope, run_id, reread=True)
+    redrawn = await deps.service.refresh_cards(provider, scope, run.id, cause=click.cause)
+    if (click.channel, click.message_ts) not in redrawn:
+        await _show_card(deps, click, None, provider, scope, run_id, reread=True)
 
 
-def _clicked_card(body: dict[str, Any]) -> tuple[str | None, str | None]:
-    container = body.get("container") or {}
-    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    return channel, container.get("message_ts")
+async def _stop_then_delete(deps: Deps, click: Click) -> None:
+    """Mark the run, then stop it; the poller deletes it once it sees it stopped.
 
-
-async def _stop_then_delete(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:
-    """Stop now; the poller deletes the run once it sees it stopped (kept in the database)."""
-    user = body["user"]["id"]
-    run, provider_name, scope, run_id = await _current(deps, body)
+    The mark goes first: a poll cycle that sees the run stopped must find it there, or the run
+    would never be deleted although the user was told it would be.
+    """
+    run, provider_name, scope, run_id = await _current(deps, click)
     provider = deps.service.provider(provider_name)
     if run is None:
-        await private(respond, f"{provider.label} `{run_id}` no longer exists.", replace=True)
+        await private(click.respond, f"{provider.label} `{run_id}` no longer exists.", replace=True)
         return
     if provider.allows(run.status, "delete"):
         outcomes = await deps.service.act(provider_name, scope, [run.id], "delete")
         await private(
-            respond,
+            click.respond,
             blocks=blocks.outcome_blocks(
-                action="delete", label=provider.label, user_id=user, outcomes=outcomes
+                action="delete", label=provider.label, user_id=click.user, outcomes=outcomes
             ),
             replace=True,
         )
-        await deps.service.refresh_cards(provider_name, scope, run.id, deleted_by=user)
+        await deps.service.refresh_cards(
+            provider_name, scope, run.id, cause=click.cause, deleted_by=click.user
+        )
         return
-    if provider.allows(run.status, "stop"):
-        outcomes = await deps.service.act(provider_name, scope, [run.id], "stop")
-        if not outcomes or not outcomes[0].ok:
-            await private(
-                respond,
-                blocks=blocks.outcome_blocks(
-                    action="stop", label=provider.label, user_id=user, outcomes=outcomes
-                ),
-            )
-            return
-    channel = _clicked_card(body)[0] or ""
+    channel = click.channel or ""
     if (
         await deps.store.get_follow(
             provider=provider_name, scope=scope, run_id=run.id, channel=channel
         )
         is None
     ):
-        await deps.service.post_card(run, channel=channel, started_by=None, origin="watch")
+        await deps.service.follow_run(
+            run, channel=channel, started_by=None, origin="watch", cause=click.cause
+        )
     await deps.store.mark_delete_when_stopped(
-        provider=provider_name, scope=scope, run_id=run.id, channel=channel, user_id=user
+        provider=provider_name, scope=scope, run_id=run.id, channel=channel, user_id=click.user
     )
+    if provider.allows(run.status, "stop"):
+        outcomes = await deps.service.act(provider_name, scope, [run.id], "stop")
+        if not outcomes or not outcomes[0].ok:
+            await deps.store.clear_delete_mark(
+                provider=provider_name, scope=scope, run_id=run.id, channel=channel
+            )
+            await private(
+                click.respond,
+                blocks=blocks.outcome_blocks(
+                    action="stop", label=provider.label, user_id=click.user, outcomes=outcomes
+                ),
+            )
+            return
     await private(
-        respond,
+        click.respond,
         f":octagonal_sign: Stopping {provider.label} `{run.id}`; I will delete "
         "it once it has stopped. Its card in this channel follows it.",
         replace=True,
     )
 
 
-async def _refresh(deps: Deps, body: dict[str, Any], respond: AsyncRespond) -> None:
-    run, provider, scope, run_id = await _current(deps, body)
-    await _show_card(deps, body, respond, run, provider, scope, run_id)
+async def _refresh(deps: Deps, click: Click) -> None:
+    run, provider, scope, run_id = await _current(deps, click)
+    await _show_card(deps, click, run, provider, scope, run_id)
 
 
 async def _show_card(
     deps: Deps,
-    body: dict[str, Any],
-    respond: AsyncRespond,
+    click: Click,
     run: Run | None,
     provider: str,
     scope: str,
@@ -175,7 +164,8 @@ async def _show_card(
     deleted: bool = False,
     reread: bool = False,
 ) -> None:
-    """Redraw the card the click came from, in place (ephemeral cards through response_url)."""
+    """Redraw the card the click came from (a channel's card through the outbox; an
+    ephemeral one through the response URL)."""
     if reread:
         try:
             run = await deps.service.get(provider, scope, run_id)
@@ -190,27 +180,27 @@ async def _show_card(
             lifecycle=deps.service.provider(provider).lifecycle_of("UNKNOWN"),
         )
         run, deleted = gone, True
-    channel, message_ts = _clicked_card(body)
-    if (body.get("container") or {}).get("is_ephemeral") or not channel or not message_ts:
+    if click.ephemeral or not click.channel or not click.message_ts:
         card = deps.service.card(run, note=note, deleted=deleted)
-        await respond(
+        await click.respond(
             text=blocks.fallback_text(run, deps.service.provider(provider).label),
             blocks=card,
             replace_original=True,
         )
         return
-    await deps.service.update_card(run, channel=channel, ts=message_ts, note=note, deleted=deleted)
+    await deps.service.redraw_clicked_card(
+        run,
+        channel=click.channel,
+        ts=click.message_ts,
+        cause=click.cause,
+        note=note,
+        deleted=deleted,
+    )
 
 
-async def _logs(
-    deps: Deps, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-) -> None:
-    """Open a modal at once (the trigger expires in 3 s), then fill it with the lines."""
-    try:
-        provider, scope, run_id = clicked_ref(body)
-    except InputError as exc:
-        await private(respond, error_text(exc))
-        return
+async def _logs(deps: Deps, click: Click) -> None:
+    """Open a modal at once (the trigger expires 3 s after the click), then fill it."""
+    provider, scope, run_id = click.run_ref()
     label = deps.service.provider(provider).label
     placeholder = Run(
         provider=provider,
@@ -219,8 +209,9 @@ async def _logs(
         status="…",
         lifecycle=deps.service.provider(provider).lifecycle_of("UNKNOWN"),
     )
-    opened = await client.views_open(
-        trigger_id=body["trigger_id"], view=blocks.logs_modal(placeholder, None, label=label)
+    slack = deps.service.slack
+    opened = await slack.views_open(
+        trigger_id=click.trigger_id, view=blocks.logs_modal(placeholder, None, label=label)
     )
     view = opened["view"]
     try:
@@ -228,5 +219,14 @@ async def _logs(
         entries = await deps.service.tail_logs(run, 100)
         modal = blocks.logs_modal(run, entries, label=label, link=deps.service.log_link(run))
     except ChatOpsError as exc:
-        modal = blocks.logs_modal(placeholder, None, label=label, error=describe(exc))
-    await client.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
+        modal = blocks.logs_modal(placeholder, None, label=label, error=exc.user_text())
+    await slack.views_update(view_id=view["id"], hash=view.get("hash"), view=modal)
+
+
+CLICKS: dict[str, ClickWork] = {
+    blocks.ACTION_STOP: _stop,
+    blocks.ACTION_DELETE: _delete,
+    blocks.ACTION_REFRESH: _refresh,
+    blocks.ACTION_STOP_THEN_DELETE: _stop_then_delete,
+    blocks.ACTION_LOGS: _logs,
+}

@@ -5,27 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot import blocks
 from bot.commands import parse_bria
 from bot.deps import Deps
 from bot.errors import InputError
-from handlers.commands.runs import WORK, ack_message
-from handlers.common import answering_errors
+from handlers.commands.runs import ack_message, busy_text, command_job
+from handlers.common import error_text, record_then_ack
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def bria_command(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+    async def bria_command(ack: AsyncAck, command: dict[str, Any], body: dict[str, Any]) -> None:
         try:
             parsed = parse_bria(command.get("text") or "")
+            if parsed.name != "help":
+                deps.service.provider(parsed.provider)  # refuses an unconfigured provider
         except InputError as exc:
-            await ack(response_type="ephemeral", text=f":warning: {exc}")
+            await ack(response_type="ephemeral", text=error_text(exc))
             return
         if parsed.name == "help":
             await ack(response_type="ephemeral", text=blocks.help_text("/bria", "bria"))
             return
-        await ack(**ack_message(parsed))
-        await answering_errors(deps, respond, WORK[parsed.name](deps, parsed, command, respond))
+        await record_then_ack(
+            deps,
+            ack,
+            command_job(parsed, command, body),
+            ack_text=ack_message(parsed),
+            busy_text=busy_text(parsed),
+        )
 
     app.command("/bria")(bria_command)

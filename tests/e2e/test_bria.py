@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.app import Components, build
+from bot.app import Components
 from bot.blocks import ACTION_BULK_CONFIRM, ACTION_STOP_THEN_DELETE
 from bot.delivery import Delivery
-from bot.poller import Poller, PollerConfig
+from bot.poll.poller import Poller, PollerConfig
 from bot.providers.aicore.simulator import ManualClock
 from bot.providers.bria.simulator import BriaSimulator
-from tests.conftest import FAST_RETRY, bot_settings
+from tests.conftest import bot_settings, build_components
 from tests.support.bolt import Slack, buttons, flatten
 
 CHANNEL = "C123"
@@ -53,7 +53,7 @@ async def components(sim, bria, fake_slack, database_url) -> AsyncIterator[Compo
             "http://bria.sim": httpx.ASGITransport(app=bria.app),
         }
     )
-    built = await build(settings, http=http, retry=FAST_RETRY)
+    built = await build_components(settings, http)
     built.store.clock = bria.clock.now
     try:
         yield built
@@ -65,18 +65,19 @@ class Team:
     def __init__(self, components: Components, fake_slack, sim, bria: BriaSimulator) -> None:
         self.fake, self.served = fake_slack
         self.bria = bria
-        self.slack = Slack(components, self.fake, self.served, sim)
+        self.delivery = Delivery(
+            db=components.db,
+            slack=components.delivery_slack,
+            leases=components.leases,
+            post_interval=0.0,
+            clock=bria.clock.now,
+        )
+        self.slack = Slack(components, self.fake, self.served, sim, delivery=self.delivery)
         self.poller = Poller(
             providers=components.providers,
             db=components.db,
+            leases=components.leases,
             config=PollerConfig(interval_seconds=30, pending_alert_seconds=900),
-            clock=bria.clock.now,
-        )
-        self.delivery = Delivery(
-            db=components.db,
-            slack=components.slack,
-            providers=components.providers,
-            post_interval=0.0,
             clock=bria.clock.now,
         )
 
@@ -87,8 +88,7 @@ class Team:
         if seconds:
             self.bria.advance(seconds)
         report = await self.poller.cycle()
-        while await self.delivery.drain():
-            pass
+        await self.slack.settle()
         return report
 
     def cards(self):

@@ -7,12 +7,15 @@ assertions are about what a channel sees after each step, with no sleeps.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select, update
 
 from bot.delivery import Delivery
-from bot.poller import Poller, PollerConfig
-from bot.store.tables import OutboxMessage, WorkerState
+from bot.poll.poller import Poller, PollerConfig
+from bot.store.dbclock import db_now
+from bot.store.tables import OutboxMessage, PollScope
 from tests.support.bolt import Slack, buttons, flatten
 
 CHANNEL = "C123"
@@ -24,35 +27,44 @@ class World:
         wired.store.clock = sim.clock.now  # one clock for the bot's rows and the runs' times
         self.fake, self.served = fake_slack
         self.sim = sim
-        self.slack = Slack(wired, self.fake, self.served, sim)
+        self.delivery = Delivery(
+            db=wired.db,
+            slack=wired.delivery_slack,
+            leases=wired.leases,
+            post_interval=0.0,
+            clock=sim.clock.now,
+        )
+        self.slack = Slack(wired, self.fake, self.served, sim, delivery=self.delivery)
         self.poller = Poller(
             providers=wired.providers,
             db=wired.db,
+            leases=wired.leases,
             config=PollerConfig(interval_seconds=30, pending_alert_seconds=pending_alert),
-            clock=sim.clock.now,
-        )
-        self.delivery = Delivery(
-            db=wired.db,
-            slack=wired.slack,
-            providers=wired.providers,
             log_links=wired.service.log_links,
-            post_interval=0.0,
             clock=sim.clock.now,
         )
 
     async def step(self, seconds: float = 0.0):
-        """Time passes, one poll cycle runs, and everything due is delivered."""
+        """Time passes, one poll cycle runs, the jobs it queued run, and what is due is sent."""
         if seconds:
             self.sim.clock.advance(seconds)
         report = await self.poller.cycle()
-        while await self.delivery.drain():
-            pass
+        await self.slack.settle()
         return report
+
+    async def deliver_until(self, condition) -> None:
+        """Keep delivering until ``condition`` holds (backoffs run on the database's clock)."""
+        async with asyncio.timeout(15):
+            while True:
+                await self.delivery.drain()
+                if condition():
+                    return
+                await asyncio.sleep(0.05)
 
     async def start(self, configuration: str = "cfg-train") -> tuple[str, str]:
         await self.slack.command(f"start {configuration}")
         await self.fake.wait_for(lambda: self.top_level())
-        card = self.top_level()[0]
+        card = self.top_level()[-1]
         return card.text.split()[2], card.ts
 
     def top_level(self):
@@ -93,14 +105,22 @@ async def test_each_transition_is_announced_once_over_many_cycles(world: World) 
     assert card.updates >= 2
 
 
-async def test_poll_cost_is_one_list_call_per_scope_not_per_run(world: World) -> None:
+async def test_poll_cost_follows_the_active_runs_not_one_call_per_run(world: World) -> None:
     for _ in range(3):
         await world.start()
         world.fake.clear_calls()
+    for _ in range(20):  # a long history of finished runs is never listed
+        world.sim.add_execution(configuration_id="cfg-train", status="COMPLETED")
     before = len(world.sim.requests)
     await world.step(1)
-    calls = [r for r in world.sim.requests[before:]]
-    assert [(r.method, r.path) for r in calls] == [("GET", "/lm/executions")]
+    calls = world.sim.requests[before:]
+    # One reduced listing per status where runs appear and wait; no GET per followed run.
+    assert sorted((r.method, r.path, r.query.get("status")) for r in calls) == [
+        ("GET", "/lm/executions", "PENDING"),
+        ("GET", "/lm/executions", "RUNNING"),
+        ("GET", "/lm/executions", "UNKNOWN"),
+    ]
+    assert all(r.query.get("$select") == "status" for r in calls)
 
 
 async def test_dead_run_alerts_the_channel_with_logs_and_a_logs_button(world: World) -> None:
@@ -124,8 +144,7 @@ async def test_dead_alert_links_to_the_signed_log_page_with_public_url(
 ) -> None:
     import httpx
 
-    from bot.app import build
-    from tests.conftest import FAST_RETRY, bot_settings
+    from tests.conftest import bot_settings, build_components
 
     _fake, served = fake_slack
     settings = bot_settings(
@@ -134,10 +153,8 @@ async def test_dead_alert_links_to_the_signed_log_page_with_public_url(
         database_url=database_url,
         public_url="https://bot.example",
     )
-    components = await build(
-        settings,
-        http=httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app)),
-        retry=FAST_RETRY,
+    components = await build_components(
+        settings, httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app))
     )
     try:
         world = World(components, fake_slack, sim)
@@ -190,12 +207,13 @@ async def test_slack_429_and_500_delay_a_message_but_it_arrives_once(world: Worl
     world.fake.fail("chat.postMessage", status=429, retry_after=1, times=1)
     world.fake.fail("chat.postMessage", status=500, times=1)
     await world.step(6)
-    for _ in range(3):
-        world.sim.clock.advance(600)  # past the delivery backoff
-        while await world.delivery.drain():
-            pass
+    assert world.thread(card_ts) == []  # Retry-After first, then a backoff after the 500
+    await world.deliver_until(lambda: bool(world.thread(card_ts)))
+    await world.step(1)
     replies = world.thread(card_ts)
     assert len(replies) == 1 and "RUNNING" in replies[0].text
+    # The 500 may have come after Slack stored the message: the history was read first.
+    assert world.fake.calls_to("conversations.replies")
 
 
 async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world: World) -> None:
@@ -205,11 +223,12 @@ async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world
     async with world.components.db.session() as session:
         row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "thread"))
     assert row is not None
-    # The worker posted it and died before recording the delivery:
-    now = world.sim.clock.now()
+    # A worker posted it a minute ago and died before recording the delivery:
     async with world.components.db.session() as session, session.begin():
         await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == row.id).values(in_flight_since=now)
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(in_flight_at=db_now() - 60)
         )
     await world.components.slack.chat_postMessage(
         channel=CHANNEL,
@@ -220,8 +239,8 @@ async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world
     # A new worker starts and delivers.
     fresh = Delivery(
         db=world.components.db,
-        slack=world.components.slack,
-        providers=world.components.providers,
+        slack=world.components.delivery_slack,
+        leases=world.components.leases,
         post_interval=0.0,
         clock=world.sim.clock.now,
     )
@@ -281,7 +300,7 @@ async def test_after_a_long_outage_each_channel_gets_one_catch_up_summary(world:
     cards = [(await world.start())[1] for _ in range(4)]
     await world.step(1)
     async with world.components.db.session() as session:
-        assert await session.get(WorkerState, "polled:aicore:default") is not None
+        assert await session.get(PollScope, ("aicore", "default")) is not None
     world.fake.clear_calls()
     await world.step(3 * 3600)  # the worker was down for hours: PENDING -> ... -> COMPLETED
     posts = world.fake.calls_to("chat.postMessage")
@@ -321,8 +340,7 @@ async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
     """Over real HTTP with a short read timeout: a hanging AI Core costs one cycle, no message."""
     import httpx
 
-    from bot.app import build
-    from tests.conftest import FAST_RETRY, bot_settings
+    from tests.conftest import bot_settings, build_components
     from tests.support.servers import ServedApp
 
     with ServedApp(sim.app) as sim_server:
@@ -332,12 +350,13 @@ async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
         )
         # Short enough to test the timeout, long enough for a loaded CI machine's normal calls.
         http = httpx.AsyncClient(timeout=httpx.Timeout(1.5))
-        components = await build(settings, http=http, retry=FAST_RETRY)
+        components = await build_components(settings, http)
         try:
             world = World(components, fake_slack, sim)
             _run_id, card_ts = await world.start()
+            # Every attempt of each of the cycle's three listings hangs.
             sim.inject_fault(
-                status=0, method="GET", path_prefix="/lm/executions", times=3, delay=5.0
+                status=0, method="GET", path_prefix="/lm/executions", times=9, delay=5.0
             )
             report = await world.step(6)
             assert report.failed_scopes == ["aicore/default"]

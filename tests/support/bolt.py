@@ -10,7 +10,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.app import Components
+from bot.delivery import Delivery
 from bot.providers.aicore.simulator import AICoreSimulator
+from bot.runner import JobRunner
 from tests.support.fake_slack import FakeSlack
 from tests.support.servers import ServedApp
 from tests.support.slack_signing import button_click_body, sign, slash_command_body
@@ -28,17 +30,52 @@ class Ack:
         return self.body.get("text", "") if isinstance(self.body, dict) else self.body
 
 
+def worker_parts(
+    components: Components, *, delivery: Delivery | None = None
+) -> tuple[JobRunner, Delivery]:
+    """The worker's job runner and delivery for in-process tests (no pacing)."""
+    runner = JobRunner(
+        queue=components.jobs, functions=components.job_functions, health=components.health
+    )
+    delivery = delivery or Delivery(
+        db=components.db,
+        slack=components.delivery_slack,
+        leases=components.leases,
+        post_interval=0.0,
+    )
+    return runner, delivery
+
+
 class Slack:
-    """A user at a Slack client: types commands, clicks buttons, reads what came back."""
+    """A user at a Slack client: types commands, clicks buttons, reads what came back.
+
+    Each request goes through Bolt's dispatch exactly as Slack would send it; then, unless
+    ``settle=False``, the jobs it recorded are run and the outbox delivered (what a worker
+    does), so that the test reads what the user would see.
+    """
 
     def __init__(
-        self, components: Components, fake: FakeSlack, served: ServedApp, sim: AICoreSimulator
+        self,
+        components: Components,
+        fake: FakeSlack,
+        served: ServedApp,
+        sim: AICoreSimulator,
+        *,
+        settle: bool = True,
+        delivery: Delivery | None = None,
     ) -> None:
         self.components = components
         self.fake = fake
         self.served = served
         self.sim = sim
+        self.auto_settle = settle
+        self.runner, self.delivery = worker_parts(components, delivery=delivery)
         self.last_response_url = ""
+
+    async def settle(self) -> None:
+        """Run every recorded job and deliver every due message, until nothing is left."""
+        while await self.runner.drain() + await self.delivery.drain():
+            pass
 
     async def _dispatch(self, body: bytes) -> Ack:
         request = AsyncBoltRequest(body=body.decode(), headers=sign(SIGNING_SECRET, body))
@@ -47,6 +84,8 @@ class Slack:
             parsed: dict[str, Any] | str = json.loads(response.body) if response.body else ""
         except json.JSONDecodeError:
             parsed = response.body
+        if self.auto_settle:
+            await self.settle()
         return Ack(response.status, parsed)
 
     async def command(

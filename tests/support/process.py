@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -21,7 +22,12 @@ LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 
 class BotProcess:
-    """``python -m bot`` with the given environment; output is collected for assertions."""
+    """``python -m bot`` with the given environment; output is collected for assertions.
+
+    The bot runs in a process group of its own (``python -m bot`` is a parent with a web and
+    a worker child): SIGKILL goes to the whole group, as when a pod or VM dies; SIGTERM to
+    the parent, which forwards it, as a platform stopping the service does.
+    """
 
     def __init__(self, env: dict[str, str], *, args: tuple[str, ...] = ()) -> None:
         self.env = env
@@ -43,6 +49,7 @@ class BotProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             bufsize=1,
+            start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -69,11 +76,21 @@ class BotProcess:
 
     def signal(self, sig: int) -> None:
         assert self._proc is not None
-        self._proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            self.kill()
+        else:
+            self._proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL to every process of the bot at once (a crashed pod)."""
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
 
     def wait(self, timeout: float = 15.0) -> int:
         assert self._proc is not None
         code = self._proc.wait(timeout=timeout)
+        self._wait_for_group(timeout)
         if self._reader is not None:
             self._reader.join(timeout=5)
         if self._proc.stdout is not None:
@@ -87,8 +104,20 @@ class BotProcess:
         try:
             self.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self._proc.kill()
+            self.kill()
             self.wait(timeout=5)
+
+    def _wait_for_group(self, timeout: float) -> None:
+        """The children outlive the parent by a moment; wait until the group is empty."""
+        assert self._proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self._proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        os.killpg(self._proc.pid, signal.SIGKILL)
 
     def log(self) -> str:
         return "".join(self.output)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +26,14 @@ __all__ = [
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 DEFAULT_RESPONSE_URL = "https://hooks.slack.test/response/1"
 DEFAULT_TRIGGER_ID = "1337.42.abcd"
+_trigger_counter = itertools.count(1)
+
+
+def new_trigger_id() -> str:
+    """Slack gives every command and click a trigger id of its own (a retry repeats it)."""
+    return f"{1337 + next(_trigger_counter)}.42.{secrets.token_hex(8)}"
+
+
 # Slack still sends the deprecated verification token; Bolt ignores it when signing is on.
 _VERIFICATION_TOKEN = "fake-verification-token"
 _API_APP_ID = "A0TEST"
@@ -54,7 +64,7 @@ def slash_command_body(
     channel_name: str = "ml-runs",
     team_id: str = "T0TEST",
     response_url: str = DEFAULT_RESPONSE_URL,
-    trigger_id: str = DEFAULT_TRIGGER_ID,
+    trigger_id: str | None = None,
 ) -> bytes:
     """A slash-command POST body, form-encoded with the fields Slack sends."""
     fields = {
@@ -70,7 +80,7 @@ def slash_command_body(
         "api_app_id": _API_APP_ID,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
     }
     return urlencode(fields).encode()
 
@@ -95,7 +105,7 @@ def block_actions_body(
     channel_name: str = "ml-runs",
     message_ts: str | None = "1700000000.000100",
     response_url: str = DEFAULT_RESPONSE_URL,
-    trigger_id: str = DEFAULT_TRIGGER_ID,
+    trigger_id: str | None = None,
     team_id: str = "T0TEST",
     container: dict[str, Any] | None = None,
     message: dict[str, Any] | None = None,
@@ -115,7 +125,7 @@ def block_actions_body(
         "user": _user(user_id, user_name, team_id),
         "api_app_id": _API_APP_ID,
         "token": _VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "is_enterprise_install": False,
         "enterprise": None,
     }
@@ -171,7 +181,7 @@ def view_submission_body(
     user_id: str = "U123",
     user_name: str = "alice",
     team_id: str = "T0TEST",
-    trigger_id: str = DEFAULT_TRIGGER_ID,
+    trigger_id: str | None = None,
     blocks: list[dict[str, Any]] | None = None,
     response_urls: list[dict[str, str]] | None = None,
 ) -> bytes:
@@ -182,7 +192,7 @@ def view_submission_body(
         "user": _user(user_id, user_name, team_id),
         "api_app_id": _API_APP_ID,
         "token": _VERIFICATION_TOKEN,
-        "trigger_id": trigger_id,
+        "trigger_id": trigger_id or new_trigger_id(),
         "view": {
             "id": view_id,
             "team_id": team_id,

@@ -14,19 +14,23 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
+from pydantic import BaseModel
 
 from bot.errors import ProviderError, ProviderUnavailable
 from bot.http import (
     RetryableResponse,
     RetryPolicy,
+    parse_model,
     provider_error,
+    read_json,
     send_with_retries,
     unavailable,
+    unreadable,
 )
 from bot.providers.aicore.models import (
     BulkResult,
@@ -46,7 +50,10 @@ log = logging.getLogger(__name__)
 LABEL = "AI Core"
 BULK_LIMIT = 100
 FALLBACK_CONCURRENCY = 8
-PAGE_SIZE = 5000
+# The API's own maximum: one page in all but the largest resource groups. The list has no
+# ordering parameter, so offset paging over a changing result can skip or repeat a run; the
+# poller never concludes anything from a run's absence without a GET (see bot.poll).
+PAGE_SIZE = 100_000
 LOGS_MAX_TOP = 5000
 META_TTL_SECONDS = 600.0
 # A run started by an ambiguous POST shows up with a createdAt close to our request; this
@@ -54,6 +61,7 @@ META_TTL_SECONDS = 600.0
 START_LOOKUP_SKEW = timedelta(seconds=60)
 
 TargetStatus = Literal["STOPPED", "DELETED"]
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 class _TokenCache:
@@ -178,7 +186,7 @@ class AICoreClient:
     async def meta(self) -> dict[str, Any]:
         if self._meta is None or self._clock() - self._meta_at > META_TTL_SECONDS:
             response = await self._request("GET", "/lm/meta", resource_group=None)
-            self._meta = response.json()
+            self._meta = self._json(response)
             self._meta_at = self._clock()
         assert self._meta is not None
         return self._meta
@@ -197,7 +205,7 @@ class AICoreClient:
         response = await self._request(
             "GET", f"/lm/executions/{execution_id}", resource_group=resource_group
         )
-        return Execution.model_validate(response.json())
+        return self._parse(Execution, response)
 
     async def list_executions(
         self,
@@ -206,33 +214,59 @@ class AICoreClient:
         status: str | None = None,
         scenario_id: str | None = None,
         configuration_id: str | None = None,
+        select_status: bool = False,
         page_size: int = PAGE_SIZE,
     ) -> list[Execution]:
-        """Every matching execution, paged with ``$top``/``$skip`` until a short page."""
+        """Every matching execution (each once, however the pages fell)."""
+        found: dict[str, Execution] = {}
+        async for page in self.execution_pages(
+            resource_group,
+            status=status,
+            scenario_id=scenario_id,
+            configuration_id=configuration_id,
+            select_status=select_status,
+            page_size=page_size,
+        ):
+            for execution in page:
+                found.setdefault(execution.id, execution)
+        return list(found.values())
+
+    async def execution_pages(
+        self,
+        resource_group: str,
+        *,
+        status: str | None = None,
+        scenario_id: str | None = None,
+        configuration_id: str | None = None,
+        select_status: bool = False,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[list[Execution]]:
+        """Matching executions a page at a time (``$top``/``$skip``), until a short page.
+
+        ``select_status`` asks for the reduced records (id, status, configuration, times,
+        status details): a tenth of the bytes, for polling.
+        """
         params: dict[str, Any] = {"$top": page_size}
         for key, value in (
             ("status", status),
             ("scenarioId", scenario_id),
             ("configurationId", configuration_id),
+            ("$select", "status" if select_status else None),
         ):
             if value:
                 params[key] = value
-        executions: list[Execution] = []
         skip = 0
         while True:
-            page = ExecutionList.model_validate(
-                (
-                    await self._request(
-                        "GET",
-                        "/lm/executions",
-                        resource_group=resource_group,
-                        params={**params, "$skip": skip},
-                    )
-                ).json()
+            response = await self._request(
+                "GET",
+                "/lm/executions",
+                resource_group=resource_group,
+                params={**params, "$skip": skip},
             )
-            executions.extend(page.resources)
-            if len(page.resources) < page_size:
-                return executions
+            page = self._parse(ExecutionList, response).resources
+            yield page
+            if len(page) < page_size:
+                return
             skip += page_size
 
     async def count_executions(self, resource_group: str, *, status: str | None = None) -> int:
@@ -240,7 +274,10 @@ class AICoreClient:
         response = await self._request(
             "GET", "/lm/executions/$count", resource_group=resource_group, params=params
         )
-        return int(response.text.strip().strip('"'))  # text/plain, sometimes JSON: be lenient
+        text = response.text.strip().strip('"')  # text/plain, sometimes JSON: be lenient
+        if not text.isdigit():
+            raise self._unreadable(response, "a count was expected")
+        return int(text)
 
     async def start_execution(self, resource_group: str, configuration_id: str) -> Execution:
         """Start a run. Never retried blindly: a retry could start a second training run."""
@@ -261,7 +298,7 @@ class AICoreClient:
             return await self._find_started(
                 resource_group, configuration_id, requested_at, ambiguous
             )
-        created = CreatedExecution.model_validate(response.json())
+        created = self._parse(CreatedExecution, response)
         try:
             return await self.get_execution(resource_group, created.id)
         except ProviderError:
@@ -306,13 +343,13 @@ class AICoreClient:
             resource_group=resource_group,
             json_body={"targetStatus": "STOPPED"},
         )
-        return str(response.json().get("message") or "Stop scheduled")
+        return str(self._object(response).get("message") or "Stop scheduled")
 
     async def delete_execution(self, resource_group: str, execution_id: str) -> str:
         response = await self._request(
             "DELETE", f"/lm/executions/{execution_id}", resource_group=resource_group
         )
-        return str(response.json().get("message") or "Deletion scheduled")
+        return str(self._object(response).get("message") or "Deletion scheduled")
 
     async def modify_many(
         self, resource_group: str, execution_ids: Sequence[str], target: TargetStatus
@@ -341,7 +378,7 @@ class AICoreClient:
             content=json.dumps(body).encode(),
             content_type="application/merge-patch+json",
         )
-        result = BulkResult.model_validate(response.json())
+        result = self._parse(BulkResult, response)
         by_id = {item.id: item for item in result.executions}
         outcomes = []
         for execution_id in ids:
@@ -402,8 +439,10 @@ class AICoreClient:
             resource_group=resource_group,
             params=params,
         )
-        result = ((response.json() or {}).get("data") or {}).get("result") or []
-        return [LogLine.model_validate(item) for item in result]
+        result = ((self._object(response)).get("data") or {}).get("result") or []
+        return [
+            parse_model(LogLine, item, response, provider="aicore", label=LABEL) for item in result
+        ]
 
     async def tail_logs(
         self, resource_group: str, execution: Execution, lines: int
@@ -426,7 +465,7 @@ class AICoreClient:
         response = await self._request(
             "GET", f"/lm/configurations/{configuration_id}", resource_group=resource_group
         )
-        return Configuration.model_validate(response.json())
+        return self._parse(Configuration, response)
 
     async def get_metrics(
         self, resource_group: str, execution_ids: Sequence[str]
@@ -440,9 +479,30 @@ class AICoreClient:
                 resource_group=resource_group,
                 params={"executionIds": ",".join(ids[start : start + 10])},
             )
-            for item in (response.json() or {}).get("resources") or []:
-                results.append(ExecutionMetrics.model_validate(item))
+            for item in self._object(response).get("resources") or []:
+                results.append(
+                    parse_model(ExecutionMetrics, item, response, provider="aicore", label=LABEL)
+                )
         return results
+
+    # -- reading answers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        return read_json(response, provider="aicore", label=LABEL)
+
+    def _object(self, response: httpx.Response) -> dict[str, Any]:
+        body = self._json(response)
+        if not isinstance(body, dict):
+            raise self._unreadable(response, "a JSON object was expected")
+        return body
+
+    def _parse(self, model: type[_Model], response: httpx.Response) -> _Model:
+        return parse_model(model, self._json(response), response, provider="aicore", label=LABEL)
+
+    @staticmethod
+    def _unreadable(response: httpx.Response, why: str) -> ProviderError:
+        return unreadable(response, why, provider="aicore", label=LABEL)
 
 
 def log_window_start(execution: Execution) -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,10 +18,15 @@ from bot.providers.aicore.models import (
     LogLine,
     Metric,
 )
-from bot.providers.base import Action, Lifecycle, LogEntry, Outcome, Run
+from bot.providers.base import Action, Lifecycle, Listing, LogEntry, Outcome, Run
 
 OPTIMIZATION_SCENARIO = "genai-optimizations"
 MAX_METRICS_SHOWN = 15
+# Listed every poll cycle, one call each (the list filters by one status): where new runs
+# appear and where runs wait. A followed run in any other status (STOPPING, or one that has
+# finished) is read with a GET; finished runs are never listed, however many there are.
+LISTED_STATUSES = ("PENDING", "RUNNING", "UNKNOWN")
+SWEEP_PAGE_SIZE = 10_000  # a sweep keeps one page in memory at a time
 
 _LIFECYCLE = {
     "PENDING": Lifecycle.QUEUED,
@@ -83,10 +89,39 @@ class AICoreProvider:
         executions = await self.client.list_executions(scope, status=status)
         return [self.to_run(scope, e) for e in executions]
 
+    async def list_active(self, scope: str, *, with_total: bool) -> Listing:
+        listings = [
+            self.client.list_executions(scope, status=status, select_status=True)
+            for status in LISTED_STATUSES
+        ]
+        pages = await asyncio.gather(*listings)
+        total = await self.client.count_executions(scope) if with_total else None
+        runs = {e.id: self.to_run(scope, e) for page in pages for e in page}
+        return Listing(runs, complete=False, full=False, total=total)
+
+    async def list_created_since(self, scope: str, since: datetime) -> list[Run]:
+        found: list[Run] = []
+        async for page in self.client.execution_pages(
+            scope, select_status=True, page_size=SWEEP_PAGE_SIZE
+        ):
+            found += [
+                self.to_run(scope, e)
+                for e in page
+                if e.created_at is not None and e.created_at >= since
+            ]
+        return found
+
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run:
         """Start an execution of configuration ``target`` (AI Core takes no parameters here)."""
         configuration_id = target
         return self.to_run(scope, await self.client.start_execution(scope, configuration_id))
+
+    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
+        candidates = await self.client.list_executions(scope, configuration_id=target)
+        recent = [e for e in candidates if e.created_at is not None and e.created_at >= since]
+        if not recent:
+            return None
+        return self.to_run(scope, max(recent, key=lambda e: e.created_at or since))
 
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
         return await self.client.modify_many(scope, run_ids, "STOPPED")

@@ -21,10 +21,18 @@ from http import HTTPStatus
 from typing import Any, Final, Literal, TypeVar
 
 import httpx
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr
 
 from bot.errors import ProviderError, ProviderUnavailable, error_for_status
-from bot.http import RetryableResponse, RetryPolicy, send_with_retries, unavailable
+from bot.http import (
+    RetryableResponse,
+    RetryPolicy,
+    parse_model,
+    read_json,
+    send_with_retries,
+    unavailable,
+    unreadable,
+)
 from bot.providers.bria.models import Dataset, TailoredModel
 
 __all__ = ["ANY_OPERATION", "MESSAGES", "BriaClient", "Operation", "bria_text", "message_for"]
@@ -377,23 +385,12 @@ def _is_reason_phrase(text: str, status: int) -> bool:
 
 
 def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _unreadable(response, "the body is not JSON") from None
+    return read_json(response, provider=PROVIDER, label=LABEL)
 
 
 def _parse(model: type[_T], data: Any, response: httpx.Response) -> _T:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _unreadable(response, f"{exc.error_count()} field error(s)") from None
+    return parse_model(model, data, response, provider=PROVIDER, label=LABEL)
 
 
 def _unreadable(response: httpx.Response, why: str) -> ProviderError:
-    return ProviderError(
-        f"Bria sent an answer the bot could not read ({why})",
-        status_code=response.status_code,
-        request_id=response.headers.get("x-request-id"),
-        provider=PROVIDER,
-    )
+    return unreadable(response, why, provider=PROVIDER, label=LABEL)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.blocks import Style
 from bot.errors import InputError, ProviderError
-from bot.providers.base import Action, Lifecycle, LogEntry, Outcome, Run
+from bot.providers.base import Action, Lifecycle, Listing, LogEntry, Outcome, Run
 from bot.providers.bria import training
 from bot.providers.bria.client import BriaClient
 from bot.providers.bria.models import TailoredModel
@@ -104,6 +104,20 @@ class BriaProvider:
         models = await self.client.list_models()
         runs = [self.to_run(m) for m in models]
         return [r for r in runs if status is None or r.status.lower() == status.lower()]
+
+    async def list_active(self, scope: str, *, with_total: bool) -> Listing:
+        """Bria lists every model in one call: complete, whole records, no GET needed."""
+        models = await self.client.list_models()
+        return Listing({str(m.id): self.to_run(m) for m in models}, complete=True, full=True)
+
+    async def list_created_since(self, scope: str, since: datetime) -> list[Run]:
+        runs = await self.list_runs(scope)
+        return [r for r in runs if r.created_at is not None and r.created_at >= since]
+
+    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
+        """A model whose training started has left ``Created``; Bria keeps no start time."""
+        run = await self.get(scope, target)
+        return None if run.lifecycle == Lifecycle.QUEUED else run
 
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run:
         """Start training; expert-only parameters and the rules between them are checked first."""

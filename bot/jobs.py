@@ -1,0 +1,273 @@
+"""Durable work after the acknowledgement: jobs.
+
+A listener checks a command or click, records a job (what to do, who asked, the channel, the
+``response_url``) and only then acknowledges. Any worker may run it; a job whose worker died
+is taken over. The states::
+
+    queued ──claim──▶ running ──finish──▶ done
+       ▲                 │  └──give_up──▶ failed   (an unexpected error: set aside, kept)
+       └──hand_back──────┘                         (shutdown; or the lease ran out)
+
+A claim sets ``claimed_by``, ``lease_until`` (database clock) and a new ``token``; the runner
+renews the lease while the job runs. A running job whose lease ran out, or whose process no
+longer beats (see :mod:`bot.registry`), may be claimed again; its old runner's writes
+(``checkpoint``, ``finish``) are fenced by the token and fail.
+
+- ``dedupe_key`` is Slack's identity of the request: a retried request or a redelivered
+  Socket Mode envelope finds it taken and is acknowledged without a second job.
+- ``active_key`` names what the job acts on (``stop:aicore:default:<id>``) while it is queued
+  or running: a double click finds it taken. It is cleared when the job ends.
+- ``progress`` is what the job has done so far, written by ``checkpoint`` before a step that
+  must not be repeated (a start's POST), so that a job taken over knows where it stands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+
+from bot.leases import LeaseLost
+from bot.store.db import Database
+from bot.store.dbclock import db_now
+from bot.store.tables import Job, Process
+
+log = logging.getLogger(__name__)
+
+PRIORITY_INTERACTIVE = 0  # a modal waiting to be filled, a click: a person is looking
+PRIORITY_COMMAND = 1
+PRIORITY_BACKGROUND = 2  # work the bot gave itself (finishing a "stop, then delete")
+
+JOB_LEASE_SECONDS = 30.0
+KEEP_FINISHED_SECONDS = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class NewJob:
+    kind: str
+    payload: dict[str, Any]
+    dedupe_key: str | None = None
+    active_key: str | None = None
+    priority: int = PRIORITY_COMMAND
+    delay_seconds: float = 0.0
+
+
+@dataclass
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    token: int
+    progress: dict[str, Any] = field(default_factory=dict)
+
+
+class RetryLater(Exception):  # a request to be run again, not a failure
+    """Raised by a job that cannot finish yet; it is queued again after ``seconds``."""
+
+    def __init__(self, seconds: float, why: str) -> None:
+        super().__init__(why)
+        self.seconds = seconds
+
+
+class Enqueued:
+    """What happened to an enqueue: a new job, a repeat of a request, or work already under way."""
+
+    NEW = "new"
+    REPEATED = "repeated"  # the same Slack request again (a retry, a redelivery)
+    BUSY = "busy"  # another job is acting on the same thing right now
+
+
+class JobQueue:
+    def __init__(self, db: Database, holder: str, *, lease_seconds: float = JOB_LEASE_SECONDS):
+        self.db = db
+        self.holder = holder
+        self.lease_seconds = lease_seconds
+
+    # -- the web side ------------------------------------------------------------------------
+
+    async def enqueue(self, job: NewJob) -> str:
+        """Record ``job``; returns one of :class:`Enqueued`'s values."""
+        async with self.db.session() as session, session.begin():
+            new_id = await session.scalar(
+                self.db.insert(Job).values(**_row(job)).on_conflict_do_nothing().returning(Job.id)
+            )
+            if new_id is not None:
+                return Enqueued.NEW
+            if job.dedupe_key is not None:
+                repeated = await session.scalar(
+                    select(Job.id).where(Job.dedupe_key == job.dedupe_key)
+                )
+                if repeated is not None:
+                    return Enqueued.REPEATED
+        return Enqueued.BUSY
+
+    @staticmethod
+    def add(session: Any, job: NewJob, db: Database) -> Any:
+        """The INSERT for ``job`` inside someone else's transaction (a duplicate is skipped)."""
+        return session.execute(db.insert(Job).values(**_row(job)).on_conflict_do_nothing())
+
+    # -- the worker side ---------------------------------------------------------------------
+
+    async def claim(self, limit: int) -> list[ClaimedJob]:
+        """Take up to ``limit`` jobs that are due, interactive ones first."""
+        if limit <= 0:
+            return []
+        live = select(Process.id).where(Process.expires_at > db_now())
+        claimable = (
+            select(Job.id)
+            .where(
+                or_(
+                    and_(Job.state == "queued", Job.not_before <= db_now()),
+                    and_(Job.state == "running", Job.lease_until <= db_now()),
+                    # Its process stopped beating: no need to wait for the lease to run out.
+                    and_(
+                        Job.state == "running",
+                        Job.claimed_by != self.holder,
+                        Job.claimed_by.not_in(live),
+                    ),
+                )
+            )
+            .order_by(Job.priority, Job.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE is atomic anyway
+        )
+        async with self.db.session() as session, session.begin():
+            rows = (
+                await session.execute(
+                    update(Job)
+                    .where(Job.id.in_(claimable.scalar_subquery()))
+                    .values(
+                        state="running",
+                        claimed_by=self.holder,
+                        lease_until=db_now() + self.lease_seconds,
+                        token=Job.token + 1,
+                        attempts=Job.attempts + 1,
+                    )
+                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.token, Job.progress)
+                )
+            ).all()
+        claimed = [
+            ClaimedJob(r.id, r.kind, dict(r.payload), r.attempts, r.token, dict(r.progress or {}))
+            for r in rows
+        ]
+        return sorted(claimed, key=lambda j: j.id)
+
+    async def extend(self, jobs: list[ClaimedJob]) -> None:
+        """Renew the leases of jobs this process is running."""
+        if not jobs:
+            return
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Job)
+                .where(
+                    Job.id.in_([j.id for j in jobs]),
+                    Job.claimed_by == self.holder,
+                    Job.state == "running",
+                )
+                .values(lease_until=db_now() + self.lease_seconds)
+            )
+
+    async def checkpoint(
+        self, job: ClaimedJob, *, stamp: str | None = None, **progress: Any
+    ) -> float:
+        """Record progress before a step that must not be repeated; returns the database time.
+
+        ``stamp`` names a progress key to set to that time. Raises :class:`LeaseLost` when the
+        job was taken over meanwhile.
+        """
+        async with self.db.session() as session, session.begin():
+            now = float(await session.scalar(select(db_now())) or 0.0)
+            merged = {**job.progress, **progress, **({stamp: now} if stamp else {})}
+            result = await session.execute(
+                update(Job)
+                .where(*self._ours(job))
+                .values(progress=merged, lease_until=db_now() + self.lease_seconds)
+            )
+            if not getattr(result, "rowcount", 0):
+                raise LeaseLost(f"job {job.id}")
+        job.progress = merged
+        return now
+
+    async def finish(self, job: ClaimedJob, *, error: str | None = None) -> bool:
+        return await self._end(job, "done", error)
+
+    async def give_up(self, job: ClaimedJob, error: str) -> bool:
+        return await self._end(job, "failed", error)
+
+    async def hand_back(self, job: ClaimedJob, *, delay_seconds: float = 0.0) -> None:
+        """Queue it again (shutdown, or "try again later"); the next claim takes it."""
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Job)
+                .where(*self._ours(job))
+                .values(
+                    state="queued",
+                    claimed_by=None,
+                    lease_until=None,
+                    not_before=db_now() + delay_seconds,
+                    progress=job.progress,
+                )
+            )
+
+    async def _end(self, job: ClaimedJob, state: str, error: str | None) -> bool:
+        async with self.db.session() as session, session.begin():
+            result = await session.execute(
+                update(Job)
+                .where(*self._ours(job))
+                .values(
+                    state=state,
+                    active_key=None,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_error=error[:2000] if error else None,
+                    finished_at=db_now(),
+                    progress=job.progress,
+                )
+            )
+        ended = bool(getattr(result, "rowcount", 0))
+        if not ended:
+            log.warning("job %d (%s) was taken over before it ended here", job.id, job.kind)
+        return ended
+
+    def _ours(self, job: ClaimedJob) -> tuple[Any, ...]:
+        return (
+            Job.id == job.id,
+            Job.token == job.token,
+            Job.claimed_by == self.holder,
+            Job.state == "running",
+        )
+
+    # -- upkeep ------------------------------------------------------------------------------
+
+    async def backlog(self) -> dict[str, int]:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Job.state, func.count()).where(Job.finished_at.is_(None)).group_by(Job.state)
+            )
+            return {state: int(count) for state, count in rows}
+
+    async def prune(self, keep_seconds: float = KEEP_FINISHED_SECONDS) -> int:
+        async with self.db.session() as session, session.begin():
+            result = await session.execute(
+                delete(Job).where(Job.finished_at < db_now() - keep_seconds)
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _row(job: NewJob) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "payload": job.payload,
+        "dedupe_key": job.dedupe_key,
+        "active_key": job.active_key,
+        "priority": job.priority,
+        "state": "queued",
+        "attempts": 0,
+        "not_before": db_now() + job.delay_seconds,
+        "token": 0,
+        "progress": {},
+        "created_at": db_now(),
+    }

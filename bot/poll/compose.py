@@ -1,0 +1,95 @@
+"""What each announcement reads like: outbox messages composed from the rules' verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import blocks, cards
+from bot.loglinks import LogLinks
+from bot.outbox import Message, Post, Reply
+from bot.poll.discovery import Details
+from bot.poll.rules import Announcement, FollowView, Say
+from bot.providers.base import Provider, Run
+
+
+@dataclass(frozen=True)
+class Composed:
+    message: Message
+    digest_line: str | None  # how it reads inside a digest; None: never folded into one
+    loud: bool = False
+
+
+def compose(
+    announcement: Announcement,
+    *,
+    follow: FollowView,
+    run: Run,
+    previous: str | None,
+    provider: Provider,
+    details: Details,
+    log_links: LogLinks | None,
+    deleted: bool = False,
+) -> Composed:
+    label = provider.label
+    say = announcement.say
+    if say is Say.CARD:
+        message = cards.update_card(run, provider, started_by=follow.started_by, deleted=deleted)
+        return Composed(message, None)
+    if say is Say.TRANSITION:
+        text = blocks.transition_text(run, previous, label)
+        return Composed(_reply(text), text.split("\n", 1)[0])
+    if say is Say.DELETED:
+        text = blocks.deleted_text(run.id, label)
+        return Composed(_reply(text), text)
+    if say is Say.SUMMARY:
+        text = details.summaries.get(run.id) or ""
+        return Composed(_reply(blocks.clip(text, 3000)), None)
+    return _alert(announcement, run, provider, details, log_links)
+
+
+def _reply(text: str) -> Reply:
+    return Reply(text=text, blocks=blocks.text_blocks(text))
+
+
+def _alert(
+    announcement: Announcement,
+    run: Run,
+    provider: Provider,
+    details: Details,
+    log_links: LogLinks | None,
+) -> Composed:
+    kind = "dead" if announcement.say is Say.DEAD else "pending"
+    has_logs = provider.style.has_logs
+    if kind == "dead":
+        line = f":rotating_light: `{run.id}` is *{run.status}*" + (
+            f": {blocks.clip(run.status_message, 200)}" if run.status_message else ""
+        )
+    else:
+        waited = blocks.duration(announcement.waited_seconds or 0)
+        line = f":hourglass: `{run.id}` has been *{run.status}* for {waited}"
+    link = log_links.url_for(run.provider, run.scope, run.id) if log_links and has_logs else None
+    alert = blocks.alert_blocks(
+        run,
+        label=provider.label,
+        kind=kind,
+        waited_seconds=announcement.waited_seconds,
+        entries=details.logs.get(run.id),
+        logs_problem=details.logs_problem.get(run.id),
+        link=link,
+        has_logs=has_logs,
+    )
+    return Composed(Reply(text=line, blocks=alert, broadcast=True), line, loud=True)
+
+
+def digest(lines: Sequence[str], *, label: str, catch_up: bool) -> Post:
+    title = (
+        f"*Catch-up: {len(lines)} {label} status changes while I was not watching*"
+        if catch_up
+        else f"*{len(lines)} {label} status changes*"
+    )
+    return Post(text=title, blocks=blocks.digest_blocks(title, list(lines)))
+
+
+def new_run_line(run: Run) -> str:
+    return f"{blocks.STATUS_EMOJI[run.lifecycle]} new run `{run.id}` is *{run.status}*"
