@@ -197,12 +197,10 @@ class _ChannelSender:
         self.sent = 0
         self.next_post_at = float(lease.value.get("next_post_at") or 0.0)
         self.clock_offset = 0.0  # database clock minus ours, to pace without asking it
-        self.acquired_at = 0.0  # database clock: rows in flight since before are not ours
 
     async def run(self) -> int:
         async with self.db.session() as session:
             self.clock_offset = float(await session.scalar(select(db_now())) or 0) - time.time()
-        self.acquired_at = self._db_now()
         while not self.delivery._stopping:
             rows, follows = await self._waiting()
             if not rows:
@@ -302,11 +300,11 @@ class _ChannelSender:
     async def _settle_unknown(self, row: OutboxMessage, follow: Follow | None) -> bool | None:
         """A row an earlier attempt may have posted: True/False settle it, None means send."""
         assert row.in_flight_at is not None
-        # An attempt of an earlier holder may still be talking to Slack (its process alive but
-        # slow): let it end first. This sender's own attempts have ended.
-        earlier_holder = row.in_flight_at < self.acquired_at
+        # Another process's attempt may still be talking to Slack (its process alive but
+        # slow): let it end first. This process's own attempts have ended.
+        theirs = row.in_flight_by != self.delivery.leases.holder
         wait = row.in_flight_at + IN_FLIGHT_GRACE_SECONDS - self._db_now()
-        if earlier_holder and wait > 0:
+        if theirs and wait > 0:
             # That attempt may still be talking to Slack (its process alive but slow).
             await self._later(row, Result(Fate.LATER, error="in flight", retry_after=wait))
             return False
@@ -339,12 +337,17 @@ class _ChannelSender:
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row.id)
-                .values(in_flight_at=db_now(), attempts=OutboxMessage.attempts + 1)
+                .values(
+                    in_flight_at=db_now(),
+                    in_flight_by=self.delivery.leases.holder,
+                    attempts=OutboxMessage.attempts + 1,
+                )
             )
             await self.delivery.leases.set_value(
                 session, self.lease, {"next_post_at": self.next_post_at}
             )
         row.in_flight_at = self._db_now()
+        row.in_flight_by = self.delivery.leases.holder
         row.attempts += 1
 
     async def _delivered(
@@ -406,7 +409,8 @@ class _ChannelSender:
             "last_error": (result.error or "")[:500],
         }
         if result.fate is Fate.LATER and result.error != "in flight":
-            values["in_flight_at"] = None  # Slack refused before doing anything: not in flight
+            # Slack refused before doing anything: not in flight.
+            values.update(in_flight_at=None, in_flight_by=None)
         async with self.db.session() as session, session.begin():
             await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
             await session.execute(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.leases import LeaseLost
 from bot.store.db import Database
@@ -190,6 +191,27 @@ class JobQueue:
                 raise LeaseLost(f"job {job.id}")
         job.progress = merged
         return now
+
+    async def claim_run(self, job: ClaimedJob, run_key: str) -> bool:
+        """Make ``job`` the one owner of the run ``run_key``; False when another job owns it.
+
+        A start cannot say which run it created (AI Core takes no request id), so a resumed
+        start adopts a run of its configuration created since its POST; claims keep two jobs
+        from adopting the same run.
+        """
+        try:
+            async with self.db.session() as session, session.begin():
+                owner = await session.scalar(select(Job.id).where(Job.run_key == run_key))
+                if owner is not None:
+                    return owner == job.id
+                result = await session.execute(
+                    update(Job).where(*self._ours(job)).values(run_key=run_key)
+                )
+                if not getattr(result, "rowcount", 0):
+                    raise LeaseLost(f"job {job.id}")
+        except IntegrityError:
+            return False  # claimed by another job at the same moment
+        return True
 
     async def finish(self, job: ClaimedJob, *, error: str | None = None) -> bool:
         return await self._end(job, "done", error)

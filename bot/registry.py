@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 
 from bot.store.db import Database
 from bot.store.dbclock import db_now
@@ -52,14 +52,15 @@ class Registry:
         async with self.db.session() as session, session.begin():
             await session.execute(delete(Process).where(Process.id == self.process_id))
 
-    async def live_workers(self) -> int:
+    async def live_workers(self) -> list[str]:
+        """The ids of the worker processes that beat, this one included."""
         async with self.db.session() as session:
-            count = await session.scalar(
-                select(func.count())
-                .select_from(Process)
-                .where(Process.role.in_(("worker", "all")), Process.expires_at > db_now())
+            rows = await session.scalars(
+                select(Process.id).where(
+                    Process.role.in_(("worker", "all")), Process.expires_at > db_now()
+                )
             )
-        return max(1, int(count or 0))
+            return sorted({*rows, self.process_id})
 
     async def cluster(self) -> list[dict[str, Any]]:
         """Every live process with its role and loops, for ``/healthz``."""

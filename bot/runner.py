@@ -60,6 +60,9 @@ class JobContext:
     async def checkpoint(self, *, stamp: str | None = None, **progress: Any) -> float:
         return await self.queue.checkpoint(self.job, stamp=stamp, **progress)
 
+    async def claim_run(self, run_key: str) -> bool:
+        return await self.queue.claim_run(self.job, run_key)
+
     @property
     def respond(self) -> AsyncRespond:
         url = self.payload.get("response_url")

@@ -44,6 +44,8 @@ class Ledger(Protocol):
 
     async def checkpoint(self, *, stamp: str | None = None, **progress: Any) -> float: ...
 
+    async def claim_run(self, run_key: str) -> bool: ...
+
 
 @dataclass
 class Assessment:
@@ -58,6 +60,10 @@ class Assessment:
 class Followed:
     run: Run
     follow: Follow
+
+
+def _run_key(run: Run) -> str:
+    return f"{run.provider}:{run.scope}:{run.id}"
 
 
 class Service:
@@ -124,9 +130,15 @@ class Service:
         origin: str,
         cause: str,
         response_url: str | None = None,
+        repost: bool = True,
     ) -> Followed:
-        """Make ``channel`` follow the run and queue its card there, in one transaction."""
+        """Make ``channel`` follow the run and queue its card there, in one transaction.
+
+        ``repost=False``: if the channel follows it already (its subscription was quicker),
+        redraw that card rather than post a second one.
+        """
         provider = self.provider(run.provider)
+        redraw = None if repost else cards.update_card(run, provider, started_by=started_by)
         follow = await self.store.follow(
             provider=run.provider,
             scope=run.scope,
@@ -138,6 +150,7 @@ class Service:
             snapshot=run.raw,
             status_since=run.modified_at,
             card=cards.post_card(run, provider, started_by=started_by, response_url=response_url),
+            redraw=redraw,
             card_cause=cause,
         )
         return Followed(run, follow)
@@ -227,14 +240,20 @@ class Service:
         """Start a run at most once, however many attempts the job takes.
 
         Before the start is sent, the job records that it may go out; an attempt that finds
-        that record (its predecessor died) looks the run up instead of starting another.
+        that record (its predecessor died) looks the run up instead of starting another. Each
+        run is claimed by one job: AI Core cannot say which request created a run, so a
+        resumed start adopts a run of its configuration created since its POST, and a start
+        whose run was adopted that way takes the one left over.
         """
         provider = self.provider(provider_name)
         run = await self._started_before(provider, scope, target, ledger)
         if run is None:
-            await ledger.checkpoint(stamp="posting_at")
+            posting_at = await ledger.checkpoint(stamp="posting_at")
             run = await provider.start(scope, target, params)
-            await ledger.checkpoint(run_id=run.id)
+            if await ledger.claim_run(_run_key(run)):
+                await ledger.checkpoint(run_id=run.id)
+            else:
+                run = await self._adopt(provider, scope, target, posting_at, ledger)
             log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
         return await self.follow_run(
             run,
@@ -243,6 +262,7 @@ class Service:
             origin="start",
             cause=cause,
             response_url=response_url,
+            repost=False,
         )
 
     async def _started_before(
@@ -254,13 +274,19 @@ class Service:
         posting_at = progress.get("posting_at")
         if posting_at is None:
             return None
-        since = datetime.fromtimestamp(float(posting_at), UTC) - START_SKEW
-        run = await provider.find_started(scope, target, since)
-        if run is not None:
-            log.info("a resumed start of %s found the run it had created: %s", target, run.id)
-            await ledger.checkpoint(run_id=run.id)
-            return run
-        if await ledger.checkpoint() - float(posting_at) < START_SETTLE_SECONDS:
+        return await self._adopt(provider, scope, target, float(posting_at), ledger)
+
+    async def _adopt(
+        self, provider: Provider, scope: str, target: str, posting_at: float, ledger: Ledger
+    ) -> Run:
+        """The oldest run of ``target`` created since the POST that no other job owns."""
+        since = datetime.fromtimestamp(posting_at, UTC) - START_SKEW
+        for run in await provider.find_started(scope, target, since):
+            if await ledger.claim_run(_run_key(run)):
+                log.info("a start of %s found the run it had created: %s", target, run.id)
+                await ledger.checkpoint(run_id=run.id)
+                return run
+        if await ledger.checkpoint() - posting_at < START_SETTLE_SECONDS:
             raise RetryLater(15, f"the start of {target} may still be on its way")
         raise InputError(
             f"The bot was interrupted while starting `{target}`, and no new {provider.label} "

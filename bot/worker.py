@@ -26,8 +26,11 @@ log = logging.getLogger(__name__)
 
 JOB_GRACE_SECONDS = 5.0
 DELIVERY_GRACE_SECONDS = 3.0
-HEARTBEAT_SECONDS = 2.0
-HEARTBEAT_TTL_SECONDS = 10.0
+# A process that misses its heartbeats this long counts as gone: its jobs and leases pass
+# to others (their writes stay fenced, and a message it may still be sending is given
+# bot.delivery.IN_FLIGHT_GRACE_SECONDS before anyone looks it up).
+HEARTBEAT_SECONDS = 1.0
+HEARTBEAT_TTL_SECONDS = 4.0
 RETENTION_SECONDS = 3600.0
 
 

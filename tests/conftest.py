@@ -39,6 +39,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'chatops.db'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    """PostgreSQL only: for the tests of many processes on many hosts (SQLite's share of them
+    is one host's processes on one file, tested on its own)."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
+    """A fresh schema of the PostgreSQL database, dropped afterwards."""
     base = postgres_url()
     if base is None:
         pytest.skip(f"PostgreSQL variant: set {PG_ENV} to run it (CI does)")

@@ -1,12 +1,15 @@
 """The poller: which process polls which scope, and one cycle of each.
 
 Every scope (an AI Core resource group, the Bria account) that has open follows or a
-subscription is shared work with a lease of its own (``poll:<provider>:<scope>``). Each cycle a
-worker keeps the scopes it holds, lets go of any beyond its fair share (the scopes divided by
-the live workers, see :mod:`bot.registry`) and takes free ones up to it; so N workers split the
-scopes, and the scopes of a worker that died are taken over once its leases run out (the
-lease lasts one poll interval, and is renewed every third of it). Then, for each scope it
-holds, on its own and whatever happens to the others:
+subscription is shared work with a lease of its own (``poll:<provider>:<scope>``). Which live
+worker (see :mod:`bot.registry`) should poll a scope is decided by rendezvous hashing: the
+worker whose hash with the scope's name is highest. Every worker computes the same answer
+from the same list, a worker joining or leaving moves only its own share, and a scope is
+never left without an owner while some worker lives. Each cycle a worker lets go of the
+scopes it holds but does not own, and takes the ones it owns as soon as their lease is free
+(the lease lasts one poll interval and is renewed every third of it; a dead worker's leases
+pass at once when its heartbeat ends). Then, for each scope it holds, on its own and
+whatever happens to the others:
 
     read the follows ─▶ discovery (provider calls) ─▶ rules ─▶ details (logs, results)
         ─▶ writer, in one transaction fenced by the scope's lease
@@ -15,8 +18,8 @@ holds, on its own and whatever happens to the others:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -305,22 +308,16 @@ class Poller:
     # -- leases ------------------------------------------------------------------------------
 
     async def _rebalance(self, wanted: list[tuple[str, str]]) -> None:
-        """Keep this process's fair share of the scopes: let go beyond it, take free ones."""
-        workers = await self.registry.live_workers() if self.registry is not None else 1
-        share = math.ceil(len(wanted) / workers) if wanted else 0
-        wanted_set = set(wanted)
-        for key in [k for k in self.held if k not in wanted_set]:
+        """Hold exactly the scopes this process owns: let go of others, take its own."""
+        me = self.leases.holder
+        workers = await self.registry.live_workers() if self.registry is not None else [me]
+        mine = {key for key in wanted if owner(lease_name(*key), workers) == me}
+        for key in [k for k in self.held if k not in mine]:
             await self._release(key)
-        for key in sorted(self.held)[share:]:
-            await self._release(key)
-        if len(self.held) >= share:
-            return
         taken = await self.leases.holders(LEASE_PREFIX)
-        for key in wanted:
-            if len(self.held) >= share:
-                break
+        for key in sorted(mine):
             if key in self.held or lease_name(*key) in taken:
-                continue
+                continue  # its previous holder lets go at its next cycle, or it expires
             lease = await self.leases.acquire(lease_name(*key), self.config.lease_seconds)
             if lease is not None:
                 self.held[key] = lease
@@ -355,6 +352,11 @@ async def _memory(session: AsyncSession, provider: str, scope: str) -> discovery
         last_ok_at=aware(state.last_ok_at),
         swept_at=aware(state.swept_at),
     )
+
+
+def owner(name: str, workers: list[str]) -> str:
+    """Rendezvous hashing: the worker whose hash with ``name`` is highest owns it."""
+    return max(workers, key=lambda worker: hashlib.sha256(f"{name}|{worker}".encode()).digest())
 
 
 def _says(verdict: Verdict, say: Say) -> bool:

@@ -131,8 +131,8 @@ class Provider(Protocol):
 
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run: ...
 
-    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
-        """The run a start of ``target`` sent at ``since`` created, if it did (no start)."""
+    async def find_started(self, scope: str, target: str, since: datetime) -> list[Run]:
+        """The runs of ``target`` a start sent at ``since`` may have created, oldest first."""
         ...
 
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]: ...

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot import outbox
 from bot.store.db import Database
@@ -55,12 +55,15 @@ class Store:
         snapshot: dict[str, Any] | None = None,
         status_since: datetime | None = None,
         card: outbox.PostCard | None = None,
+        redraw: outbox.UpdateCard | None = None,
         card_cause: str = "follow",
     ) -> Follow:
         """Make ``channel`` follow a run (again), and queue its card there, at once.
 
         One statement decides "new or existing" (an upsert), so two replicas following the
-        same run in the same channel at the same moment both succeed, with one follow.
+        same run in the same channel at the same moment both succeed, with one follow. When
+        the follow existed already (a subscription adopted the run a moment earlier) and
+        ``redraw`` is given, the existing card is redrawn instead of a second one posted.
         """
         now = self.clock()
         values: dict[str, Any] = {
@@ -81,24 +84,30 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        statement = (
-            self.db.insert(Follow)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=["provider", "scope", "run_id", "channel"],
+        insert = self.db.insert(Follow).values(**values)
+        statement = insert.on_conflict_do_update(
+            index_elements=["provider", "scope", "run_id", "channel"],
+            set_={
                 # Followed again: poll it until it is final once more.
-                set_={"finished": False, "updated_at": now, "version": Follow.version + 1},
-            )
-            .returning(Follow)
-        )
+                "finished": False,
+                "updated_at": now,
+                "version": Follow.version + 1,
+                "started_by": func.coalesce(Follow.started_by, insert.excluded.started_by),
+            },
+        ).returning(Follow)
         async with self.db.session() as session, session.begin():
             follow: Follow = (
                 await session.scalars(statement, execution_options={"populate_existing": True})
             ).one()
-            if card is not None:
-                await self._queue(
-                    session, channel, follow.id, card, outbox.Keys.card_post(follow.id, card_cause)
+            inserted = aware(follow.created_at) == now
+            message: outbox.Message | None = card if inserted or redraw is None else redraw
+            if message is not None:
+                key = (
+                    outbox.Keys.card(follow.id, card_cause)
+                    if isinstance(message, outbox.UpdateCard)
+                    else outbox.Keys.card_post(follow.id, card_cause)
                 )
+                await self._queue(session, channel, follow.id, message, key)
         return follow
 
     async def queue_card(

@@ -102,6 +102,7 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # When a send was last begun (database clock): its fate is unknown until Slack answered.
     in_flight_at: Mapped[float | None] = mapped_column(Float)
+    in_flight_by: Mapped[str | None] = mapped_column(String(96))  # the process that sent it
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
     # Set aside after an error that trying again cannot cure (kept, with last_error, to read).
@@ -121,6 +122,8 @@ class Job(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     # What the job acts on, while it is queued or running: a double click finds it taken.
     active_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The run a start job started (or, resumed, adopted): one job per run, whatever happens.
+    run_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     priority: Mapped[int] = mapped_column(SmallInteger, default=1)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

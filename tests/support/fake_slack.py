@@ -40,6 +40,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from tests.support.fake_socket_mode import FakeSocketMode
+
 __all__ = ["FakeSlack", "Message", "SlackCall"]
 
 # Block Kit hard limits Slack enforces on the server side (reference §7).
@@ -160,8 +162,17 @@ class FakeSlack:
         bot_id: str = "B0TEST",
         app_id: str = "A0TEST",
         response_url_limit: int | None = DEFAULT_RESPONSE_URL_LIMIT,
+        pace_seconds: float | None = None,
+        socket_mode: FakeSocketMode | None = None,
     ) -> None:
+        """``pace_seconds``: like Slack, answer 429 to a chat.postMessage that comes sooner
+        than this after the previous one in the same channel. ``socket_mode``: serve Socket
+        Mode (``apps.connections.open`` and the websocket)."""
         self.bot_token = bot_token
+        self.pace_seconds = pace_seconds
+        self.socket_mode = socket_mode
+        self.pacing_refusals = 0
+        self._last_post: dict[str, float] = {}
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
@@ -199,12 +210,13 @@ class FakeSlack:
             "conversations.replies": self._conversations_replies,
             "conversations.join": self._conversations_join,
         }
-        self.app: ASGIApp = Starlette(
-            routes=[
-                Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
-                Route("/response/{response_id:int}", self._response_endpoint, methods=["POST"]),
-            ]
-        )
+        routes: list[Any] = [
+            Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
+            Route("/response/{response_id:int}", self._response_endpoint, methods=["POST"]),
+        ]
+        if socket_mode is not None:
+            routes.append(socket_mode.route)
+        self.app: ASGIApp = Starlette(routes=routes)
 
     # ------------------------------------------------------------------ test-facing API
 
@@ -376,6 +388,10 @@ class FakeSlack:
             body, request.headers.get("content-type", ""), dict(request.query_params)
         )
         token = _bearer_token(request.headers.get("authorization")) or args.pop("token", None)
+        if method == "apps.connections.open" and self.socket_mode is not None:
+            with self._lock:
+                self._calls.append(SlackCall(method=method, args=args, at=arrived))
+            return JSONResponse(self.socket_mode.connections_open(token, str(request.base_url)))
 
         with self._lock:
             call = SlackCall(method=method, args=args, at=arrived)
@@ -386,7 +402,7 @@ class FakeSlack:
                 return self._answer_error(call, "invalid_auth")
             # Injected failures are consumed only by authenticated calls, so a test of the
             # bad-token path can't accidentally eat a 429 meant for the bot.
-            failure = self._pop_failure(method)
+            failure = self._pop_failure(method) or self._over_pace(method, args, arrived)
             if failure is not None:
                 return self._answer_failure(call, failure)
             if decode_error is not None:
@@ -434,6 +450,18 @@ class FakeSlack:
             self._response_counts[response_id] = count + 1
             self._responses.append(copy.deepcopy(payload))
         return PlainTextResponse("ok")
+
+    def _over_pace(self, method: str, args: dict[str, Any], arrived: float) -> _Failure | None:
+        """Slack's pacing: about one message per second per channel, 429 beyond it."""
+        if method != "chat.postMessage" or not self.pace_seconds:
+            return None
+        channel = str(args.get("channel") or "")
+        last = self._last_post.get(channel)
+        if last is not None and arrived - last < self.pace_seconds:
+            self.pacing_refusals += 1
+            return _Failure(status=429, retry_after=1, error=None)
+        self._last_post[channel] = arrived
+        return None
 
     def _pop_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)

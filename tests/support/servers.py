@@ -38,9 +38,10 @@ def free_port() -> int:
 class ServedApp:
     """Context manager running ``app`` under uvicorn on ``host`` and an OS-chosen port."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", websockets: bool = False) -> None:
         self.app = app
         self.host = host
+        self.websockets = websockets
         self.port: int = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -61,8 +62,8 @@ class ServedApp:
             lifespan="off",
             # Pin pure-Python implementations: "auto" would pick websockets/uvloop when
             # installed, and the websockets legacy modules emit DeprecationWarnings that
-            # pytest's filterwarnings=error turns into failures.
-            ws="none",
+            # pytest's filterwarnings=error turns into failures. wsproto for Socket Mode.
+            ws="wsproto" if self.websockets else "none",
             http="h11",
             loop="asyncio",
             access_log=False,

@@ -20,6 +20,7 @@ __all__ = [
     "block_actions_body",
     "sign",
     "slash_command_body",
+    "slash_command_fields",
     "view_submission_body",
 ]
 
@@ -54,7 +55,12 @@ def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, st
     }
 
 
-def slash_command_body(
+def slash_command_body(**fields: Any) -> bytes:
+    """A slash-command POST body, form-encoded with the fields Slack sends."""
+    return urlencode(slash_command_fields(**fields)).encode()
+
+
+def slash_command_fields(
     *,
     command: str = "/aicore",
     text: str,
@@ -65,9 +71,9 @@ def slash_command_body(
     team_id: str = "T0TEST",
     response_url: str = DEFAULT_RESPONSE_URL,
     trigger_id: str | None = None,
-) -> bytes:
-    """A slash-command POST body, form-encoded with the fields Slack sends."""
-    fields = {
+) -> dict[str, str]:
+    """The fields of a slash command (in Socket Mode, the envelope's payload)."""
+    return {
         "token": _VERIFICATION_TOKEN,
         "team_id": team_id,
         "team_domain": "fake-workspace",
@@ -82,7 +88,6 @@ def slash_command_body(
         "response_url": response_url,
         "trigger_id": trigger_id or new_trigger_id(),
     }
-    return urlencode(fields).encode()
 
 
 def _payload_body(payload: dict[str, Any]) -> bytes:

@@ -116,12 +116,11 @@ class AICoreProvider:
         configuration_id = target
         return self.to_run(scope, await self.client.start_execution(scope, configuration_id))
 
-    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
+    async def find_started(self, scope: str, target: str, since: datetime) -> list[Run]:
         candidates = await self.client.list_executions(scope, configuration_id=target)
         recent = [e for e in candidates if e.created_at is not None and e.created_at >= since]
-        if not recent:
-            return None
-        return self.to_run(scope, max(recent, key=lambda e: e.created_at or since))
+        recent.sort(key=lambda e: (e.created_at or since, e.id))
+        return [self.to_run(scope, e) for e in recent]
 
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
         return await self.client.modify_many(scope, run_ids, "STOPPED")

@@ -233,6 +233,10 @@ class _ResourceGroup:
     configurations: dict[str, _Configuration] = field(default_factory=dict)
     executions: dict[str, _Execution] = field(default_factory=dict)
     metrics: dict[str, _MetricResource] = field(default_factory=dict)
+    # Test hooks for listings: runs a listing leaves out (as an offset page boundary over a
+    # changing, unordered result can), and listings answered with an unreadable body.
+    unlisted: set[str] = field(default_factory=set)
+    garbled_listings: int = 0
 
 
 @dataclass
@@ -306,6 +310,7 @@ class AICoreSimulator:
         self._groups = {name: _ResourceGroup() for name in resource_groups}
         self._tokens: dict[str, datetime] = {}
         self._faults = simkit.FaultQueue(_fault_reaches, _injected)
+        self._late = simkit.FaultQueue(_fault_reaches, _injected)
         self._routes = simkit.RouteTable(self._build_routes(), _no_route)
         self.app: ASGIApp = simkit.catch_all_app(self._handle)
 
@@ -472,6 +477,33 @@ class AICoreSimulator:
         """Forget every injected fault that has not fired yet (an outage ends)."""
         self._faults.clear()
 
+    def answer_late(
+        self,
+        *,
+        seconds: float,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        times: int = 1,
+    ) -> None:
+        """Act on the next ``times`` matching requests at once but answer ``seconds`` later
+        (AI Core has done it while the caller still waits)."""
+        self._late.inject(
+            status=0, method=method, path_prefix=path_prefix, times=times, delay=seconds
+        )
+
+    def add_resource_group(self, name: str) -> None:
+        _require_id(name)
+        self._groups.setdefault(name, _ResourceGroup())
+
+    def leave_out_of_listings(self, execution_id: str, resource_group: str = "default") -> None:
+        """Listings skip this execution (a GET still finds it): how a run slips between the
+        pages of a listing that has no order."""
+        self._group(resource_group).unlisted.add(execution_id)
+
+    def garble_listings(self, resource_group: str = "default", *, times: int = 1) -> None:
+        """The next ``times`` listings of the group answer 200 with a body that is no list."""
+        self._group(resource_group).garbled_listings += times
+
     def execution_status(self, execution_id: str, resource_group: str = "default") -> str | None:
         """Current status, or None if the execution is deleted or unknown."""
         group = self._groups.get(resource_group)
@@ -555,6 +587,9 @@ class AICoreSimulator:
         except _ApiError as error:
             response = _error_response(error, request_id, path)
         response.headers["x-request-id"] = request_id
+        late = self._late.take(request.method, path)
+        if late is not None:
+            await simkit.pause(late.delay)  # done already; only the answer is late
         return response
 
     def _token(self, request: Request, body: bytes) -> Response:
@@ -652,7 +687,10 @@ class AICoreSimulator:
         selector = _select(ctx.query)
         top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
         skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
-        matching = self._filtered(ctx)
+        if ctx.group.garbled_listings:
+            ctx.group.garbled_listings -= 1
+            return JSONResponse({"count": "several", "resources": "see the UI"})
+        matching = [e for e in self._filtered(ctx) if e.id not in ctx.group.unlisted]
         page = matching[skip : skip + top]
         render = self._status_json if selector else self._execution_json
         # count is the total of matching executions, not the page size; the spec leaves it

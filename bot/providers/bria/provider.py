@@ -114,10 +114,10 @@ class BriaProvider:
         runs = await self.list_runs(scope)
         return [r for r in runs if r.created_at is not None and r.created_at >= since]
 
-    async def find_started(self, scope: str, target: str, since: datetime) -> Run | None:
+    async def find_started(self, scope: str, target: str, since: datetime) -> list[Run]:
         """A model whose training started has left ``Created``; Bria keeps no start time."""
         run = await self.get(scope, target)
-        return None if run.lifecycle == Lifecycle.QUEUED else run
+        return [] if run.lifecycle == Lifecycle.QUEUED else [run]
 
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run:
         """Start training; expert-only parameters and the rules between them are checked first."""

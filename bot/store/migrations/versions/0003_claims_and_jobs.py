@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("dedupe_key", sa.String(255), unique=True),
         sa.Column("active_key", sa.String(255), unique=True),
+        sa.Column("run_key", sa.String(255), unique=True),
         sa.Column("priority", sa.SmallInteger, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
@@ -78,6 +79,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("due_at", sa.Float, nullable=False, server_default="0"))
         batch.add_column(sa.Column("failed_at", TS))
         batch.add_column(sa.Column("in_flight_at", sa.Float))
+        batch.add_column(sa.Column("in_flight_by", sa.String(96)))
         batch.drop_column("in_flight_since")
         batch.drop_column("not_before")
         batch.create_index("ix_outbox_pending", ["delivered_at", "failed_at", "channel", "id"])
@@ -115,6 +117,7 @@ def downgrade() -> None:
         batch.drop_index("ix_outbox_pending")
         batch.add_column(sa.Column("not_before", TS, nullable=False, server_default="1970-01-01"))
         batch.add_column(sa.Column("in_flight_since", TS))
+        batch.drop_column("in_flight_by")
         batch.drop_column("in_flight_at")
         batch.drop_column("failed_at")
         batch.drop_column("due_at")
