@@ -65,7 +65,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# Acknowledgements cannot wait and the work after them can: where a worker shares a machine
+# with a web process (python -m bot), the kernel lets the acknowledgements go first.
+WORKER_NICENESS = 10
+
+
 async def serve(settings: Settings, role: str, *, child: bool = False) -> None:
+    if role == "worker" and hasattr(os, "nice"):
+        os.nice(WORKER_NICENESS)
     components = await build(settings, role=role)
     try:
         await _serve(settings, role, components, child=child)

@@ -39,8 +39,8 @@ from typing import Any
 from pydantic import ValidationError
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Executable, func, select, update
+from sqlalchemy.orm import Session
 
 from bot import metrics, outbox, sending
 from bot.leases import Lease, LeaseLost, Leases
@@ -152,7 +152,7 @@ class Delivery:
         firsts = (
             select(func.min(OutboxMessage.id)).where(*_pending()).group_by(OutboxMessage.channel)
         )
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(OutboxMessage.channel)
                 .where(OutboxMessage.id.in_(firsts.scalar_subquery()))
@@ -163,7 +163,7 @@ class Delivery:
             return [channel for (channel,) in rows]
 
     async def _gauge(self) -> None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             backlog = await session.scalar(
                 select(func.count()).select_from(OutboxMessage).where(*_pending())
             )
@@ -196,10 +196,11 @@ class _ChannelSender:
         self.lease = lease
         self.sent = 0
         self.next_post_at = float(lease.value.get("next_post_at") or 0.0)
+        self._pacing_to_store = False
         self.clock_offset = 0.0  # database clock minus ours, to pace without asking it
 
     async def run(self) -> int:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             self.clock_offset = float(await session.scalar(select(db_now())) or 0) - time.time()
         while not self.delivery._stopping:
             rows, follows = await self._waiting()
@@ -216,9 +217,11 @@ class _ChannelSender:
         return time.time() + self.clock_offset
 
     async def _waiting(self) -> tuple[list[OutboxMessage], dict[int, Follow]]:
-        """The channel's next messages, due or not, in order; and their follows."""
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
+        """The channel's next messages, due or not, in order; and their follows.
+
+        Reading needs no fence: every write about a row is fenced on its own.
+        """
+        async with self.db.read() as session:
             rows = list(
                 await session.scalars(
                     select(OutboxMessage)
@@ -227,18 +230,15 @@ class _ChannelSender:
                     .limit(BATCH)
                 )
             )
-            rows = await self._coalesce_cards(session, rows)
             ids = {r.follow_id for r in rows if r.follow_id is not None}
             follows = (
                 {f.id: f for f in await session.scalars(select(Follow).where(Follow.id.in_(ids)))}
                 if ids
                 else {}
             )
-        return rows, follows
+        return await self._coalesce_cards(rows), follows
 
-    async def _coalesce_cards(
-        self, session: AsyncSession, rows: list[OutboxMessage]
-    ) -> list[OutboxMessage]:
+    async def _coalesce_cards(self, rows: list[OutboxMessage]) -> list[OutboxMessage]:
         """Several pending redraws of one card: only the newest is sent."""
         newest: dict[int | None, OutboxMessage] = {}
         for message_row in rows:
@@ -246,7 +246,7 @@ class _ChannelSender:
                 newest[message_row.follow_id] = message_row
         superseded = [r.id for r in rows if r.kind == "card" and newest[r.follow_id] is not r]
         if superseded:
-            await session.execute(
+            await self._fenced(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(superseded))
                 .values(delivered_at=self.delivery.clock(), last_error="superseded")
@@ -287,6 +287,10 @@ class _ChannelSender:
             await self._pace()
             await self._mark_in_flight(row)
         result = await sending.send(self.delivery.slack, row, message, follow)
+        if sending.is_post(message):
+            # From the answer, not the send: the next post then arrives a second after this
+            # one did, however long either spent on the way (Slack counts arrivals).
+            self._paced_from(self._db_now())
         if result.fate is Fate.SENT:
             await self._delivered(row, result.ts, follow, message)
             return True
@@ -327,25 +331,25 @@ class _ChannelSender:
         wait = self.next_post_at - self._db_now()
         if wait > 0:
             await asyncio.sleep(wait)
-        self.next_post_at = self._db_now() + self.delivery.post_interval
+        # Should this process die during the post, whoever comes next waits as well.
+        self._paced_from(self._db_now())
+
+    def _paced_from(self, moment: float) -> None:
+        self.next_post_at = moment + self.delivery.post_interval
+        self._pacing_to_store = True
 
     # -- bookkeeping (every write fenced by the channel's lease) ----------------------------
 
     async def _mark_in_flight(self, row: OutboxMessage) -> None:
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    in_flight_at=db_now(),
-                    in_flight_by=self.delivery.leases.holder,
-                    attempts=OutboxMessage.attempts + 1,
-                )
-            )
-            await self.delivery.leases.set_value(
-                session, self.lease, {"next_post_at": self.next_post_at}
-            )
+        await self._fenced(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(
+                in_flight_at=db_now(),
+                in_flight_by=self.delivery.leases.holder,
+                attempts=OutboxMessage.attempts + 1,
+            ),
+        )
         row.in_flight_at = self._db_now()
         row.in_flight_by = self.delivery.leases.holder
         row.attempts += 1
@@ -353,20 +357,20 @@ class _ChannelSender:
     async def _delivered(
         self, row: OutboxMessage, ts: str | None, follow: Follow | None, message: outbox.Message
     ) -> None:
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(delivered_at=self.delivery.clock(), sent_ts=ts, last_error=None)
+        statements: list[Executable] = [
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(delivered_at=self.delivery.clock(), sent_ts=ts, last_error=None)
+        ]
+        if row.kind == "card_post" and follow is not None and ts:
+            statements.append(
+                update(Follow)
+                .where(Follow.id == follow.id)
+                .values(card_ts=ts, version=Follow.version + 1)
             )
-            if row.kind == "card_post" and follow is not None and ts:
-                await session.execute(
-                    update(Follow)
-                    .where(Follow.id == follow.id)
-                    .values(card_ts=ts, version=Follow.version + 1)
-                )
-                follow.card_ts = ts
+        await self._fenced(*statements)
+        if row.kind == "card_post" and follow is not None and ts:
+            follow.card_ts = ts
         self.sent += 1
         metrics.DELIVERED.labels(row.kind).inc()
 
@@ -374,27 +378,28 @@ class _ChannelSender:
         self, row: OutboxMessage, message: outbox.Message, follow: Follow | None, result: Result
     ) -> None:
         log.warning("dropping outbox %d for %s: Slack says %s", row.id, row.channel, result.error)
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(delivered_at=self.delivery.clock(), last_error=f"dropped: {result.error}")
+        statements: list[Executable] = [
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(delivered_at=self.delivery.clock(), last_error=f"dropped: {result.error}")
+        ]
+        if row.kind == "card_post" and follow is not None:
+            # Nowhere to show it: stop following the run in this channel.
+            statements.append(
+                update(Follow)
+                .where(Follow.id == follow.id)
+                .values(finished=True, version=Follow.version + 1)
             )
-            if row.kind == "card_post" and follow is not None:
-                # Nowhere to show it: stop following the run in this channel.
-                await session.execute(
-                    update(Follow)
-                    .where(Follow.id == follow.id)
-                    .values(finished=True, version=Follow.version + 1)
-                )
+        await self._fenced(*statements)
         notice = sending.failure_notice(message)
         if notice is not None:
             url, text = notice
-            with contextlib.suppress(Exception):
+            try:
                 await AsyncRespond(response_url=url)(
                     text=text, response_type="ephemeral", replace_original=False
                 )
+            except Exception:  # the notice is best effort; the row is settled either way
+                log.warning("could not tell %s that its card was refused", url, exc_info=True)
 
     async def _later(self, row: OutboxMessage, result: Result) -> None:
         attempts = row.attempts
@@ -411,21 +416,34 @@ class _ChannelSender:
         if result.fate is Fate.LATER and result.error != "in flight":
             # Slack refused before doing anything: not in flight.
             values.update(in_flight_at=None, in_flight_by=None)
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values)
-            )
+        await self._fenced(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
 
     async def _set_aside(self, row: OutboxMessage, why: str) -> None:
         metrics.DELIVERY_ERRORS.labels("set_aside").inc()
-        async with self.db.session() as session, session.begin():
-            await self.delivery.leases.fence(session, self.lease, LEASE_SECONDS)
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(failed_at=self.delivery.clock(), last_error=why[:2000])
-            )
+        await self._fenced(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(failed_at=self.delivery.clock(), last_error=why[:2000])
+        )
+
+    async def _fenced(
+        self, *statements: Executable, lease_value: dict[str, Any] | None = None
+    ) -> None:
+        """Run ``statements`` in one transaction, if the channel's lease is still ours (the
+        channel's pacing goes along, for the lease's next holder)."""
+        leases = self.delivery.leases
+        if self._pacing_to_store and lease_value is None:
+            lease_value = {"next_post_at": self.next_post_at}
+            self._pacing_to_store = False
+
+        def write(session: Session) -> None:
+            leases.fence(session, self.lease, LEASE_SECONDS)
+            for statement in statements:
+                session.execute(statement)
+            if lease_value is not None:
+                leases.set_value(session, self.lease, lease_value)
+
+        await self.db.write(write)
 
 
 def _pending() -> tuple[Any, ...]:

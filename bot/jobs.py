@@ -23,12 +23,14 @@ longer beats (see :mod:`bot.registry`), may be claimed again; its old runner's w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.leases import LeaseLost
 from bot.store.db import Database
@@ -86,29 +88,46 @@ class JobQueue:
         self.db = db
         self.holder = holder
         self.lease_seconds = lease_seconds
+        # The acknowledgement waits for this statement: built once.
+        table: Any = Job.__table__
+        self._insert = (
+            db.insert(table)
+            .values(
+                {
+                    **{name: bindparam(name) for name in _NEW_JOB_FIELDS},
+                    "state": "queued",
+                    "attempts": 0,
+                    "token": 0,
+                    "progress": {},
+                    "created_at": db_now(),
+                    "not_before": db_now() + bindparam("delay_seconds"),
+                }
+            )
+            .on_conflict_do_nothing()
+            .returning(table.c.id)
+        )
 
     # -- the web side ------------------------------------------------------------------------
 
     async def enqueue(self, job: NewJob) -> str:
-        """Record ``job``; returns one of :class:`Enqueued`'s values."""
-        async with self.db.session() as session, session.begin():
-            new_id = await session.scalar(
-                self.db.insert(Job).values(**_row(job)).on_conflict_do_nothing().returning(Job.id)
-            )
-            if new_id is not None:
-                return Enqueued.NEW
-            if job.dedupe_key is not None:
-                repeated = await session.scalar(
-                    select(Job.id).where(Job.dedupe_key == job.dedupe_key)
-                )
-                if repeated is not None:
-                    return Enqueued.REPEATED
-        return Enqueued.BUSY
+        """Record ``job``; returns one of :class:`Enqueued`'s values.
+
+        Acknowledgements arriving together share one transaction (group commit): a burst of
+        a hundred takes the database's write lock once, not a hundred times.
+        """
+        values: dict[str, Any] = {name: getattr(job, name) for name in _NEW_JOB_FIELDS}
+        values["delay_seconds"] = job.delay_seconds
+
+        def record(session: Session) -> str:
+            new_id = session.execute(self._insert, values).scalar()
+            return Enqueued.NEW if new_id is not None else _why_not(session, job)
+
+        return await self.db.write_soon(record)
 
     @staticmethod
-    def add(session: Any, job: NewJob, db: Database) -> Any:
+    def add(session: Session, job: NewJob, db: Database) -> None:
         """The INSERT for ``job`` inside someone else's transaction (a duplicate is skipped)."""
-        return session.execute(db.insert(Job).values(**_row(job)).on_conflict_do_nothing())
+        session.execute(db.insert(Job).values(**_row(job)).on_conflict_do_nothing())
 
     # -- the worker side ---------------------------------------------------------------------
 
@@ -135,21 +154,19 @@ class JobQueue:
             .limit(limit)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE is atomic anyway
         )
-        async with self.db.session() as session, session.begin():
-            rows = (
-                await session.execute(
-                    update(Job)
-                    .where(Job.id.in_(claimable.scalar_subquery()))
-                    .values(
-                        state="running",
-                        claimed_by=self.holder,
-                        lease_until=db_now() + self.lease_seconds,
-                        token=Job.token + 1,
-                        attempts=Job.attempts + 1,
-                    )
-                    .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.token, Job.progress)
-                )
-            ).all()
+        statement = (
+            update(Job)
+            .where(Job.id.in_(claimable.scalar_subquery()))
+            .values(
+                state="running",
+                claimed_by=self.holder,
+                lease_until=db_now() + self.lease_seconds,
+                token=Job.token + 1,
+                attempts=Job.attempts + 1,
+            )
+            .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.token, Job.progress)
+        )
+        rows = await self.db.write(lambda session: session.execute(statement).all())
         claimed = [
             ClaimedJob(r.id, r.kind, dict(r.payload), r.attempts, r.token, dict(r.progress or {}))
             for r in rows
@@ -160,16 +177,16 @@ class JobQueue:
         """Renew the leases of jobs this process is running."""
         if not jobs:
             return
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Job)
-                .where(
-                    Job.id.in_([j.id for j in jobs]),
-                    Job.claimed_by == self.holder,
-                    Job.state == "running",
-                )
-                .values(lease_until=db_now() + self.lease_seconds)
+        statement = (
+            update(Job)
+            .where(
+                Job.id.in_([j.id for j in jobs]),
+                Job.claimed_by == self.holder,
+                Job.state == "running",
             )
+            .values(lease_until=db_now() + self.lease_seconds)
+        )
+        await self.db.write(lambda session: session.execute(statement))
 
     async def checkpoint(
         self, job: ClaimedJob, *, stamp: str | None = None, **progress: Any
@@ -179,39 +196,42 @@ class JobQueue:
         ``stamp`` names a progress key to set to that time. Raises :class:`LeaseLost` when the
         job was taken over meanwhile.
         """
-        async with self.db.session() as session, session.begin():
-            now = float(await session.scalar(select(db_now())) or 0.0)
-            merged = {**job.progress, **progress, **({stamp: now} if stamp else {})}
-            result = await session.execute(
-                update(Job)
-                .where(*self._ours(job))
-                .values(progress=merged, lease_until=db_now() + self.lease_seconds)
-            )
-            if not getattr(result, "rowcount", 0):
-                raise LeaseLost(f"job {job.id}")
-        job.progress = merged
-        return now
 
-    async def claim_run(self, job: ClaimedJob, run_key: str) -> bool:
-        """Make ``job`` the one owner of the run ``run_key``; False when another job owns it.
+        def write(session: Session) -> tuple[float, dict[str, Any]]:
+            now = float(session.execute(select(db_now())).scalar() or 0.0)
+            merged = {**job.progress, **progress, **({stamp: now} if stamp else {})}
+            self._update_ours(
+                session, job, progress=merged, lease_until=db_now() + self.lease_seconds
+            )
+            return now, merged
+
+        now, job.progress = await self.db.write(write)
+        return float(now)
+
+    async def claim_run(self, job: ClaimedJob, run_key: str, run_id: str) -> bool:
+        """Make ``job`` the one owner of the run ``run_key`` (and record ``run_id`` in its
+        progress); False when another job owns it.
 
         A start cannot say which run it created (AI Core takes no request id), so a resumed
         start adopts a run of its configuration created since its POST; claims keep two jobs
         from adopting the same run.
         """
+        progress = {**job.progress, "run_id": run_id}
+
+        def write(session: Session) -> bool:
+            owner = session.execute(select(Job.id).where(Job.run_key == run_key)).scalar()
+            if owner is not None and owner != job.id:
+                return False
+            self._update_ours(session, job, run_key=run_key, progress=progress)
+            return True
+
         try:
-            async with self.db.session() as session, session.begin():
-                owner = await session.scalar(select(Job.id).where(Job.run_key == run_key))
-                if owner is not None:
-                    return owner == job.id
-                result = await session.execute(
-                    update(Job).where(*self._ours(job)).values(run_key=run_key)
-                )
-                if not getattr(result, "rowcount", 0):
-                    raise LeaseLost(f"job {job.id}")
+            claimed = bool(await self.db.write(write))
         except IntegrityError:
             return False  # claimed by another job at the same moment
-        return True
+        if claimed:
+            job.progress = progress
+        return claimed
 
     async def finish(self, job: ClaimedJob, *, error: str | None = None) -> bool:
         return await self._end(job, "done", error)
@@ -221,38 +241,47 @@ class JobQueue:
 
     async def hand_back(self, job: ClaimedJob, *, delay_seconds: float = 0.0) -> None:
         """Queue it again (shutdown, or "try again later"); the next claim takes it."""
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Job)
-                .where(*self._ours(job))
-                .values(
-                    state="queued",
-                    claimed_by=None,
-                    lease_until=None,
-                    not_before=db_now() + delay_seconds,
-                    progress=job.progress,
-                )
+
+        def write(session: Session) -> None:
+            self._update_ours(
+                session,
+                job,
+                state="queued",
+                claimed_by=None,
+                lease_until=None,
+                not_before=db_now() + delay_seconds,
+                progress=job.progress,
             )
 
+        with contextlib.suppress(LeaseLost):
+            await self.db.write(write)
+
     async def _end(self, job: ClaimedJob, state: str, error: str | None) -> bool:
-        async with self.db.session() as session, session.begin():
-            result = await session.execute(
-                update(Job)
-                .where(*self._ours(job))
-                .values(
-                    state=state,
-                    active_key=None,
-                    claimed_by=None,
-                    lease_until=None,
-                    last_error=error[:2000] if error else None,
-                    finished_at=db_now(),
-                    progress=job.progress,
-                )
+        def write(session: Session) -> None:
+            self._update_ours(
+                session,
+                job,
+                state=state,
+                active_key=None,
+                claimed_by=None,
+                lease_until=None,
+                last_error=error[:2000] if error else None,
+                finished_at=db_now(),
+                progress=job.progress,
             )
-        ended = bool(getattr(result, "rowcount", 0))
-        if not ended:
+
+        try:
+            await self.db.write(write)
+        except LeaseLost:
             log.warning("job %d (%s) was taken over before it ended here", job.id, job.kind)
-        return ended
+            return False
+        return True
+
+    def _update_ours(self, session: Session, job: ClaimedJob, **values: Any) -> None:
+        """Update ``job``'s row if it is still this runner's; :class:`LeaseLost` otherwise."""
+        result = session.execute(update(Job).where(*self._ours(job)).values(**values))
+        if not getattr(result, "rowcount", 0):
+            raise LeaseLost(f"job {job.id}")
 
     def _ours(self, job: ClaimedJob) -> tuple[Any, ...]:
         return (
@@ -265,18 +294,28 @@ class JobQueue:
     # -- upkeep ------------------------------------------------------------------------------
 
     async def backlog(self) -> dict[str, int]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(Job.state, func.count()).where(Job.finished_at.is_(None)).group_by(Job.state)
             )
             return {state: int(count) for state, count in rows}
 
     async def prune(self, keep_seconds: float = KEEP_FINISHED_SECONDS) -> int:
-        async with self.db.session() as session, session.begin():
-            result = await session.execute(
-                delete(Job).where(Job.finished_at < db_now() - keep_seconds)
-            )
+        statement = delete(Job).where(Job.finished_at < db_now() - keep_seconds)
+        result = await self.db.write(lambda session: session.execute(statement))
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+_NEW_JOB_FIELDS = ("kind", "payload", "dedupe_key", "active_key", "priority")
+
+
+def _why_not(session: Session, job: NewJob) -> str:
+    """A job that was not inserted: the same request again, or its target is busy."""
+    if job.dedupe_key is not None:
+        repeated = session.execute(select(Job.id).where(Job.dedupe_key == job.dedupe_key))
+        if repeated.scalar() is not None:
+            return Enqueued.REPEATED
+    return Enqueued.BUSY
 
 
 def _row(job: NewJob) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.store.db import Database
 from bot.store.dbclock import db_now
@@ -81,54 +81,47 @@ class Leases:
 
     async def acquire(self, name: str, ttl: float) -> Lease | None:
         """Take ``name`` when it is free or expired; None when someone else holds it."""
-        async with self.db.session() as session, session.begin():
-            row = (
-                await session.execute(
-                    update(LeaseRow)
-                    .where(LeaseRow.name == name, self._free())
-                    .values(holder=self.holder, token=LeaseRow.token + 1, expires_at=db_now() + ttl)
-                    .returning(LeaseRow.token, LeaseRow.value)
-                )
+
+        def take(session: Session) -> Any:
+            row = session.execute(
+                update(LeaseRow)
+                .where(LeaseRow.name == name, self._free())
+                .values(holder=self.holder, token=LeaseRow.token + 1, expires_at=db_now() + ttl)
+                .returning(LeaseRow.token, LeaseRow.value)
             ).first()
             if row is None:
-                row = (
-                    await session.execute(
-                        self.db.insert(LeaseRow)
-                        .values(
-                            name=name,
-                            holder=self.holder,
-                            token=1,
-                            expires_at=db_now() + ttl,
-                            value={},
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(LeaseRow.token, LeaseRow.value)
+                row = session.execute(
+                    self.db.insert(LeaseRow)
+                    .values(
+                        name=name, holder=self.holder, token=1, expires_at=db_now() + ttl, value={}
                     )
+                    .on_conflict_do_nothing()
+                    .returning(LeaseRow.token, LeaseRow.value)
                 ).first()
+            return row
+
+        row = await self.db.write(take)
         if row is None:
             return None
         return Lease(name, self.holder, int(row.token), dict(row.value or {}))
 
     async def renew(self, lease: Lease, ttl: float) -> bool:
-        async with self.db.session() as session, session.begin():
-            return await self._extend(session, lease, ttl)
+        return await self.db.write(lambda session: self._extend(session, lease, ttl))
 
     async def renew_all(self, leases: Iterable[Lease], ttl: float) -> list[Lease]:
         """Renew several in one transaction; returns the ones that were lost."""
-        lost = []
-        async with self.db.session() as session, session.begin():
-            for lease in leases:
-                if not await self._extend(session, lease, ttl):
-                    lost.append(lease)
-        return lost
+        held = list(leases)
+        return await self.db.write(
+            lambda session: [lease for lease in held if not self._extend(session, lease, ttl)]
+        )
 
-    async def fence(self, session: AsyncSession, lease: Lease, ttl: float) -> None:
+    def fence(self, session: Session, lease: Lease, ttl: float) -> None:
         """Inside the holder's write transaction: still ours? (renews it too)."""
-        if not await self._extend(session, lease, ttl):
+        if not self._extend(session, lease, ttl):
             raise LeaseLost(lease.name)
 
-    async def _extend(self, session: AsyncSession, lease: Lease, ttl: float) -> bool:
-        result = await session.execute(
+    def _extend(self, session: Session, lease: Lease, ttl: float) -> bool:
+        result = session.execute(
             update(LeaseRow)
             .where(
                 LeaseRow.name == lease.name,
@@ -140,29 +133,29 @@ class Leases:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    async def set_value(self, session: AsyncSession, lease: Lease, value: dict[str, Any]) -> None:
+    def set_value(self, session: Session, lease: Lease, value: dict[str, Any]) -> None:
         """Keep what the next holder needs (call it inside a fenced transaction)."""
-        await session.execute(
+        session.execute(
             update(LeaseRow)
             .where(LeaseRow.name == lease.name, LeaseRow.token == lease.token)
             .values(value=value)
         )
 
     async def release(self, lease: Lease) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(LeaseRow)
-                .where(
-                    LeaseRow.name == lease.name,
-                    LeaseRow.holder == self.holder,
-                    LeaseRow.token == lease.token,
-                )
-                .values(holder=None, expires_at=0.0)
+        statement = (
+            update(LeaseRow)
+            .where(
+                LeaseRow.name == lease.name,
+                LeaseRow.holder == self.holder,
+                LeaseRow.token == lease.token,
             )
+            .values(holder=None, expires_at=0.0)
+        )
+        await self.db.write(lambda session: session.execute(statement))
 
     async def holders(self, prefix: str) -> dict[str, str]:
         """name -> holder of the live leases whose name starts with ``prefix``."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(LeaseRow.name, LeaseRow.holder).where(
                     LeaseRow.name.startswith(prefix, autoescape=True), ~self._free()
@@ -175,5 +168,5 @@ class Leases:
         wanted = list(names)
         if not wanted:
             return
-        async with self.db.session() as session, session.begin():
-            await session.execute(delete(LeaseRow).where(LeaseRow.name.in_(wanted), self._free()))
+        statement = delete(LeaseRow).where(LeaseRow.name.in_(wanted), self._free())
+        await self.db.write(lambda session: session.execute(statement))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from bot.store.db import Database
 from bot.store.dbclock import db_now
@@ -29,14 +30,15 @@ class Registry:
 
     async def beat(self, ttl: float, loops: dict[str, Any]) -> None:
         """Register or renew this process for ``ttl`` seconds."""
-        async with self.db.session() as session, session.begin():
-            result = await session.execute(
+
+        def write(session: Session) -> None:
+            result = session.execute(
                 update(Process)
                 .where(Process.id == self.process_id)
                 .values(expires_at=db_now() + ttl, loops=loops)
             )
             if not getattr(result, "rowcount", 0):
-                await session.execute(
+                session.execute(
                     self.db.insert(Process)
                     .values(
                         id=self.process_id,
@@ -48,13 +50,15 @@ class Registry:
                     .on_conflict_do_nothing()
                 )
 
+        await self.db.write(write)
+
     async def leave(self) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(delete(Process).where(Process.id == self.process_id))
+        statement = delete(Process).where(Process.id == self.process_id)
+        await self.db.write(lambda session: session.execute(statement))
 
     async def live_workers(self) -> list[str]:
         """The ids of the worker processes that beat, this one included."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 select(Process.id).where(
                     Process.role.in_(("worker", "all")), Process.expires_at > db_now()
@@ -64,7 +68,7 @@ class Registry:
 
     async def cluster(self) -> list[dict[str, Any]]:
         """Every live process with its role and loops, for ``/healthz``."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(Process.id, Process.role, Process.loops, Process.expires_at - db_now())
                 .where(Process.expires_at > db_now())
@@ -76,7 +80,5 @@ class Registry:
             ]
 
     async def forget_the_dead(self) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                delete(Process).where(Process.expires_at < db_now() - FORGET_AFTER_SECONDS)
-            )
+        statement = delete(Process).where(Process.expires_at < db_now() - FORGET_AFTER_SECONDS)
+        await self.db.write(lambda session: session.execute(statement))

@@ -60,8 +60,8 @@ class JobContext:
     async def checkpoint(self, *, stamp: str | None = None, **progress: Any) -> float:
         return await self.queue.checkpoint(self.job, stamp=stamp, **progress)
 
-    async def claim_run(self, run_key: str) -> bool:
-        return await self.queue.claim_run(self.job, run_key)
+    async def claim_run(self, run_key: str, run_id: str) -> bool:
+        return await self.queue.claim_run(self.job, run_key, run_id)
 
     @property
     def respond(self) -> AsyncRespond:

@@ -44,7 +44,7 @@ class Ledger(Protocol):
 
     async def checkpoint(self, *, stamp: str | None = None, **progress: Any) -> float: ...
 
-    async def claim_run(self, run_key: str) -> bool: ...
+    async def claim_run(self, run_key: str, run_id: str) -> bool: ...
 
 
 @dataclass
@@ -250,9 +250,7 @@ class Service:
         if run is None:
             posting_at = await ledger.checkpoint(stamp="posting_at")
             run = await provider.start(scope, target, params)
-            if await ledger.claim_run(_run_key(run)):
-                await ledger.checkpoint(run_id=run.id)
-            else:
+            if not await ledger.claim_run(_run_key(run), run.id):
                 run = await self._adopt(provider, scope, target, posting_at, ledger)
             log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
         return await self.follow_run(
@@ -282,9 +280,8 @@ class Service:
         """The oldest run of ``target`` created since the POST that no other job owns."""
         since = datetime.fromtimestamp(posting_at, UTC) - START_SKEW
         for run in await provider.find_started(scope, target, since):
-            if await ledger.claim_run(_run_key(run)):
+            if await ledger.claim_run(_run_key(run), run.id):
                 log.info("a start of %s found the run it had created: %s", target, run.id)
-                await ledger.checkpoint(run_id=run.id)
                 return run
         if await ledger.checkpoint() - posting_at < START_SETTLE_SECONDS:
             raise RetryLater(15, f"the start of {target} may still be on its way")

@@ -82,7 +82,7 @@ async def _states(components: Components) -> dict[str, Any]:
 
 async def _last_polls(components: Components) -> dict[str, Any]:
     """When each scope was last polled successfully, and its failures since."""
-    async with components.db.session() as session:
+    async with components.db.read() as session:
         rows = await session.scalars(select(PollScope))
         return {
             f"{row.provider}/{row.scope}": {

@@ -57,7 +57,8 @@ async def record_then_ack(
     try:
         outcome = await deps.jobs.enqueue(job)
     except SQLAlchemyError as exc:
-        log.error("could not record a %s job: %s", job.kind, type(exc).__name__)
+        cause = getattr(exc, "orig", None) or exc
+        log.error("could not record a %s job: %s: %s", job.kind, type(exc).__name__, cause)
         await ack(response_type="ephemeral", text=UNRECORDED)
         return
     if outcome == Enqueued.REPEATED:

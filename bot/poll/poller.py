@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.errors import ProviderError
@@ -35,7 +36,7 @@ from bot.leases import Lease, LeaseLost, Leases
 from bot.loglinks import LogLinks
 from bot.poll import discovery
 from bot.poll.rules import FollowView, Gone, Say, Seen, Verdict, alert_filter, judge
-from bot.poll.writer import StaleFollow, Writer, WriterConfig
+from bot.poll.writer import StaleFollow, Writer, WriterConfig, Written
 from bot.providers.base import Lifecycle, Provider
 from bot.registry import Registry
 from bot.store.db import Database
@@ -143,7 +144,7 @@ class Poller:
             report.transitions += written.transitions
             report.messages += written.messages
 
-    async def _poll(self, provider: Provider, scope: str, lease: Lease, now: datetime) -> Any:
+    async def _poll(self, provider: Provider, scope: str, lease: Lease, now: datetime) -> Written:
         views, subscriptions, memory = await self._load(provider.name, scope)
         followed: dict[str, list[FollowView]] = defaultdict(list)
         for view in views:
@@ -180,9 +181,11 @@ class Poller:
         catch_up = memory.last_ok_at is not None and (
             (now - memory.last_ok_at).total_seconds() > self.config.catch_up_after_seconds
         )
-        async with self.db.session() as session, session.begin():
-            await self.leases.fence(session, lease, self.config.lease_seconds)
-            written = await self.writer.write(
+        memory_after = discovery.remembered(memory, look, now)
+
+        def write(session: Session) -> Written:
+            self.leases.fence(session, lease, self.config.lease_seconds)
+            return self.writer.write(
                 session,
                 provider=provider,
                 scope=scope,
@@ -190,10 +193,12 @@ class Poller:
                 new_runs=look.new_runs,
                 subscriptions=subscriptions,
                 details=details,
-                memory=discovery.remembered(memory, look, now),
+                memory=memory_after,
                 now=now,
                 catch_up=catch_up,
             )
+
+        written = await self.db.write(write)
         metrics.TRANSITIONS.labels(provider.name).inc(written.transitions)
         return written
 
@@ -213,7 +218,7 @@ class Poller:
     async def _load(
         self, provider: str, scope: str
     ) -> tuple[list[FollowView], list[Subscription], discovery.Memory]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             subscriptions = list(
                 await session.scalars(
                     select(Subscription).where(
@@ -270,7 +275,7 @@ class Poller:
         wanted = set(run_ids)
         if not wanted:
             return set()
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(Follow.run_id, Follow.channel).where(
                     Follow.provider == provider,
@@ -283,7 +288,7 @@ class Poller:
         return {r for r in wanted if any((r, c) not in pairs for c in channels)}
 
     async def _wanted(self) -> list[tuple[str, str]]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             followed = await session.execute(
                 select(Follow.provider, Follow.scope).where(Follow.finished.is_(False)).distinct()
             )
@@ -294,14 +299,14 @@ class Poller:
         return sorted(key for key in scopes if key[0] in self.providers)
 
     async def _failed(self, provider: str, scope: str, error: str) -> None:
+        values = {"failures": PollScope.failures + 1, "last_error": error[:1000]}
+        statement = (
+            self.db.insert(PollScope)
+            .values(provider=provider, scope=scope, active={}, failures=1, last_error=error)
+            .on_conflict_do_update(index_elements=["provider", "scope"], set_=values)
+        )
         try:
-            async with self.db.session() as session, session.begin():
-                values = {"failures": PollScope.failures + 1, "last_error": error[:1000]}
-                await session.execute(
-                    self.db.insert(PollScope)
-                    .values(provider=provider, scope=scope, active={}, failures=1, last_error=error)
-                    .on_conflict_do_update(index_elements=["provider", "scope"], set_=values)
-                )
+            await self.db.write(lambda session: session.execute(statement))
         except Exception:  # recording a failure is best effort
             log.warning("could not record the failure of %s/%s", provider, scope, exc_info=True)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot import cards
 from bot.jobs import PRIORITY_BACKGROUND, JobQueue, NewJob
@@ -80,9 +80,9 @@ class Writer:
         self.log_links = log_links
         self.config = config or WriterConfig()
 
-    async def write(
+    def write(
         self,
-        session: AsyncSession,
+        session: Session,
         *,
         provider: Provider,
         scope: str,
@@ -94,41 +94,40 @@ class Writer:
         now: datetime,
         catch_up: bool,
     ) -> Written:
-        """Everything goes into ``session``'s transaction (the caller fenced and commits it)."""
+        """Everything goes into ``session``'s transaction (the caller fenced and commits it;
+        it runs in a writer thread, see :mod:`bot.store.db`)."""
         written = Written()
         outgoing: list[_Outgoing] = []
         gone = {v.follow.id for v in verdicts if v.run is None}
-        snapshots = await self._snapshots(session, gone)
+        snapshots = self._snapshots(session, gone)
         for verdict in verdicts:
-            await self._store(session, verdict, now)
+            self._store(session, verdict, now)
             written.transitions += int(verdict.changed)
             run = verdict.run or cards.last_known(
                 provider, scope, verdict.follow.run_id, snapshots.get(verdict.follow.id, {})
             )
             outgoing += self._announce(verdict, run, provider, details)
             if verdict.delete_now:
-                written.jobs += await self._finish_later(session, verdict)
-        for run, follow in await self._adopt(
-            session, provider, scope, new_runs, subscriptions, now
-        ):
+                written.jobs += self._finish_later(session, verdict)
+        for run, follow in self._adopt(session, provider, scope, new_runs, subscriptions, now):
             written.new_follows += 1
             for announcement in adopt(run, alerts_only=follow.only):
                 outgoing.append(self._new_run_message(announcement, follow, run, provider, details))
-        written.messages, written.keys = await self._queue(
+        written.messages, written.keys = self._queue(
             session, outgoing, provider, scope, now, catch_up
         )
-        await self._remember(session, provider.name, scope, memory)
+        self._remember(session, provider.name, scope, memory)
         return written
 
     # -- follows -----------------------------------------------------------------------------
 
-    async def _snapshots(self, session: AsyncSession, ids: set[int]) -> dict[int, dict[str, Any]]:
+    def _snapshots(self, session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
         if not ids:
             return {}
-        rows = await session.execute(select(Follow.id, Follow.snapshot).where(Follow.id.in_(ids)))
+        rows = session.execute(select(Follow.id, Follow.snapshot).where(Follow.id.in_(ids)))
         return {follow_id: snapshot or {} for follow_id, snapshot in rows}
 
-    async def _store(self, session: AsyncSession, verdict: Verdict, now: datetime) -> None:
+    def _store(self, session: Session, verdict: Verdict, now: datetime) -> None:
         follow = verdict.follow
         values: dict[str, Any] = {
             "announced_status": verdict.status,
@@ -140,7 +139,7 @@ class Writer:
         }
         if verdict.changed and verdict.run is not None:
             values["snapshot"] = verdict.run.raw
-        result = await session.execute(
+        result = session.execute(
             update(Follow)
             .where(Follow.id == follow.id, Follow.version == follow.version)
             .values(**values)
@@ -149,9 +148,9 @@ class Writer:
         if not getattr(result, "rowcount", 0):
             raise StaleFollow(f"follow {follow.id} changed since version {follow.version}")
 
-    async def _finish_later(self, session: AsyncSession, verdict: Verdict) -> int:
+    def _finish_later(self, session: Session, verdict: Verdict) -> int:
         follow = verdict.follow
-        await JobQueue.add(
+        JobQueue.add(
             session,
             NewJob(
                 kind=STOP_THEN_DELETE_JOB,
@@ -163,9 +162,9 @@ class Writer:
         )
         return 1
 
-    async def _adopt(
+    def _adopt(
         self,
-        session: AsyncSession,
+        session: Session,
         provider: Provider,
         scope: str,
         new_runs: Sequence[Run],
@@ -181,7 +180,7 @@ class Writer:
                 if run.created_at is not None and run.created_at < _since(sub):
                     continue
                 origin = "alerts" if sub.only else "subscription"
-                follow_id = await session.scalar(
+                follow_id = session.scalar(
                     self.db.insert(Follow)
                     .values(
                         provider=provider.name,
@@ -256,9 +255,9 @@ class Writer:
         key = Keys.alert("dead", follow.id, follow.status_since or follow.created_at)
         return _Outgoing(follow.channel, follow.id, composed, key)
 
-    async def _queue(
+    def _queue(
         self,
-        session: AsyncSession,
+        session: Session,
         outgoing: list[_Outgoing],
         provider: Provider,
         scope: str,
@@ -277,20 +276,18 @@ class Writer:
                 lines = [i.composed.digest_line or "" for i in chatty]
                 digest: Message = compose.digest(lines, label=provider.label, catch_up=catch_up)
                 key = Keys.digest(channel, provider.name, scope, cycle)
-                await self._insert(session, channel, None, digest, key, now)
+                self._insert(session, channel, None, digest, key, now)
                 keys.append(key)
                 folded = {id(i) for i in chatty}
                 items = [i for i in items if id(i) not in folded]
             for item in items:
-                await self._insert(
-                    session, channel, item.follow_id, item.composed.message, item.key, now
-                )
+                self._insert(session, channel, item.follow_id, item.composed.message, item.key, now)
                 keys.append(item.key)
         return len(keys), keys
 
-    async def _insert(
+    def _insert(
         self,
-        session: AsyncSession,
+        session: Session,
         channel: str,
         follow_id: int | None,
         message: Message,
@@ -298,15 +295,13 @@ class Writer:
         now: datetime,
     ) -> None:
         values = row(channel=channel, follow_id=follow_id, message=message, key=key, now=now)
-        await session.execute(
-            self.db.insert(OutboxMessage).values(**values).on_conflict_do_nothing()
-        )
+        session.execute(self.db.insert(OutboxMessage).values(**values).on_conflict_do_nothing())
 
-    async def _remember(
-        self, session: AsyncSession, provider: str, scope: str, memory: dict[str, Any]
+    def _remember(
+        self, session: Session, provider: str, scope: str, memory: dict[str, Any]
     ) -> None:
         values = {**memory, "failures": 0, "last_error": None}
-        await session.execute(
+        session.execute(
             self.db.insert(PollScope)
             .values(provider=provider, scope=scope, **values)
             .on_conflict_do_update(index_elements=["provider", "scope"], set_=values)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from bot import outbox
 from bot.store.db import Database
@@ -95,9 +96,10 @@ class Store:
                 "started_by": func.coalesce(Follow.started_by, insert.excluded.started_by),
             },
         ).returning(Follow)
-        async with self.db.session() as session, session.begin():
-            follow: Follow = (
-                await session.scalars(statement, execution_options={"populate_existing": True})
+
+        def write(session: Session) -> Follow:
+            follow: Follow = session.scalars(
+                statement, execution_options={"populate_existing": True}
             ).one()
             inserted = aware(follow.created_at) == now
             message: outbox.Message | None = card if inserted or redraw is None else redraw
@@ -107,8 +109,10 @@ class Store:
                     if isinstance(message, outbox.UpdateCard)
                     else outbox.Keys.card_post(follow.id, card_cause)
                 )
-                await self._queue(session, channel, follow.id, message, key)
-        return follow
+                self._queue(session, channel, follow.id, message, key)
+            return follow
+
+        return await self.db.write(write)
 
     async def queue_card(
         self, follow: Follow, message: outbox.UpdateCard | outbox.PostCard, cause: str
@@ -119,12 +123,13 @@ class Store:
             if isinstance(message, outbox.UpdateCard)
             else outbox.Keys.card_post(follow.id, cause)
         )
-        async with self.db.session() as session, session.begin():
-            await self._queue(session, follow.channel, follow.id, message, key)
+        await self.db.write(
+            lambda session: self._queue(session, follow.channel, follow.id, message, key)
+        )
 
-    async def _queue(
+    def _queue(
         self,
-        session: Any,
+        session: Session,
         channel: str,
         follow_id: int | None,
         message: outbox.Message,
@@ -133,14 +138,12 @@ class Store:
         values = outbox.row(
             channel=channel, follow_id=follow_id, message=message, key=key, now=self.clock()
         )
-        await session.execute(
-            self.db.insert(OutboxMessage).values(**values).on_conflict_do_nothing()
-        )
+        session.execute(self.db.insert(OutboxMessage).values(**values).on_conflict_do_nothing())
 
     async def get_follow(
         self, *, provider: str, scope: str, run_id: str, channel: str
     ) -> Follow | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await session.scalar(
                 select(Follow).where(
                     Follow.provider == provider,
@@ -151,13 +154,13 @@ class Store:
             )
 
     async def follow_of_card(self, *, channel: str, card_ts: str) -> Follow | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await session.scalar(
                 select(Follow).where(Follow.channel == channel, Follow.card_ts == card_ts)
             )
 
     async def follows_of_run(self, *, provider: str, scope: str, run_id: str) -> list[Follow]:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.scalars(
                 select(Follow).where(
                     Follow.provider == provider, Follow.scope == scope, Follow.run_id == run_id
@@ -168,47 +171,45 @@ class Store:
     async def mark_delete_when_stopped(
         self, *, provider: str, scope: str, run_id: str, channel: str, user_id: str
     ) -> bool:
-        async with self.db.session() as session, session.begin():
-            result = await session.execute(
-                update(Follow)
-                .where(
-                    Follow.provider == provider,
-                    Follow.scope == scope,
-                    Follow.run_id == run_id,
-                    Follow.channel == channel,
-                )
-                # The version moves: a poll cycle that read the follow before the mark was set
-                # cannot store its verdict (and finish the follow) over it.
-                .values(
-                    delete_when_stopped_by=user_id,
-                    finished=False,
-                    updated_at=self.clock(),
-                    version=Follow.version + 1,
-                )
+        statement = (
+            update(Follow)
+            .where(
+                Follow.provider == provider,
+                Follow.scope == scope,
+                Follow.run_id == run_id,
+                Follow.channel == channel,
             )
-            return bool(getattr(result, "rowcount", 0))
+            # The version moves: a poll cycle that read the follow before the mark was set
+            # cannot store its verdict (and finish the follow) over it.
+            .values(
+                delete_when_stopped_by=user_id,
+                finished=False,
+                updated_at=self.clock(),
+                version=Follow.version + 1,
+            )
+        )
+        result = await self.db.write(lambda session: session.execute(statement))
+        return bool(getattr(result, "rowcount", 0))
 
     async def clear_delete_mark(
         self, *, provider: str, scope: str, run_id: str, channel: str
     ) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Follow)
-                .where(
-                    Follow.provider == provider,
-                    Follow.scope == scope,
-                    Follow.run_id == run_id,
-                    Follow.channel == channel,
-                )
-                .values(
-                    delete_when_stopped_by=None,
-                    updated_at=self.clock(),
-                    version=Follow.version + 1,
-                )
+        statement = (
+            update(Follow)
+            .where(
+                Follow.provider == provider,
+                Follow.scope == scope,
+                Follow.run_id == run_id,
+                Follow.channel == channel,
             )
+            .values(
+                delete_when_stopped_by=None, updated_at=self.clock(), version=Follow.version + 1
+            )
+        )
+        await self.db.write(lambda session: session.execute(statement))
 
     async def get_follow_by_id(self, follow_id: int) -> Follow | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await session.get(Follow, follow_id)
 
     async def finish_deletion(
@@ -216,8 +217,9 @@ class Store:
     ) -> bool:
         """A "stop, then delete" is over: clear the mark, stop polling the run, and queue
         what to tell the channel, at once. False when it was over already."""
-        async with self.db.session() as session, session.begin():
-            follow = await session.get(Follow, follow_id)
+
+        def write(session: Session) -> bool:
+            follow = session.get(Follow, follow_id)
             if follow is None or not follow.delete_when_stopped_by:
                 return False
             follow.delete_when_stopped_by = None
@@ -226,8 +228,10 @@ class Store:
             if deleted:
                 follow.announced_status = "DELETED"
             for message, key in messages:
-                await self._queue(session, follow.channel, follow.id, message, key)
-        return True
+                self._queue(session, follow.channel, follow.id, message, key)
+            return True
+
+        return await self.db.write(write)
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -242,8 +246,9 @@ class Store:
         user_id: str,
     ) -> Subscription:
         """One subscription per channel and scope: subscribing again replaces its filters."""
-        async with self.db.session() as session, session.begin():
-            row = await session.scalar(
+
+        def write(session: Session) -> Subscription:
+            row = session.scalar(
                 select(Subscription).where(
                     Subscription.provider == provider,
                     Subscription.scope == scope,
@@ -258,23 +263,26 @@ class Store:
             row.scenario = scenario
             row.only = ",".join(only) if only else None
             row.created_by = user_id
-        return row
+            return row
+
+        return await self.db.write(write)
 
     async def unsubscribe(self, *, provider: str, scope: str | None, channel: str) -> int:
-        async with self.db.session() as session, session.begin():
-            rows = list(
-                await session.scalars(
-                    select(Subscription).where(
-                        Subscription.provider == provider, Subscription.channel == channel
-                    )
+
+        def write(session: Session) -> int:
+            rows = session.scalars(
+                select(Subscription).where(
+                    Subscription.provider == provider, Subscription.channel == channel
                 )
             )
             removed = 0
-            for row in rows:
+            for row in list(rows):
                 if scope is None or row.scope == scope:
-                    await session.delete(row)
+                    session.delete(row)
                     removed += 1
             return removed
+
+        return await self.db.write(write)
 
     async def subscriptions(
         self, *, provider: str | None = None, channel: str | None = None
@@ -284,7 +292,7 @@ class Store:
             query = query.where(Subscription.provider == provider)
         if channel is not None:
             query = query.where(Subscription.channel == channel)
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return list(await session.scalars(query))
 
     # -- pending bulk actions ----------------------------------------------------------------
@@ -301,27 +309,26 @@ class Store:
     ) -> str:
         token = secrets.token_urlsafe(16)
         now = self.clock()
-        async with self.db.session() as session, session.begin():
-            session.add(
-                PendingAction(
-                    token=token,
-                    provider=provider,
-                    scope=scope,
-                    action=action,
-                    run_ids={"ids": list(run_ids)},
-                    user_id=user_id,
-                    channel=channel,
-                    created_at=now,
-                    expires_at=now + PENDING_ACTION_TTL,
-                )
-            )
+        pending = PendingAction(
+            token=token,
+            provider=provider,
+            scope=scope,
+            action=action,
+            run_ids={"ids": list(run_ids)},
+            user_id=user_id,
+            channel=channel,
+            created_at=now,
+            expires_at=now + PENDING_ACTION_TTL,
+        )
+        await self.db.write(lambda session: session.add(pending))
         return token
 
     async def claim_pending_action(self, token: str) -> PendingAction | None:
         """Take a pending action exactly once: a double click or a second replica gets None."""
         now = self.clock()
-        async with self.db.session() as session, session.begin():
-            result = await session.execute(
+
+        def write(session: Session) -> PendingAction | None:
+            result = session.execute(
                 update(PendingAction)
                 .where(
                     PendingAction.token == token,
@@ -332,8 +339,10 @@ class Store:
             )
             if not getattr(result, "rowcount", 0):
                 return None
-            return await session.get(PendingAction, token)
+            return session.get(PendingAction, token)
+
+        return await self.db.write(write)
 
     async def peek_pending_action(self, token: str) -> PendingAction | None:
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             return await session.get(PendingAction, token)

@@ -107,7 +107,7 @@ async def _start(deps: Deps, cmd: Command, asked: Asked) -> None:
         response_url=asked.job.payload.get("response_url"),
     )
     if asked.job.progress.get("answered"):
-        return
+        return  # an earlier attempt answered (and replaced the "Starting…" message)
     await private(
         asked.respond,
         f":white_check_mark: Started {_noun(cmd)} `{result.run.id}`; its "

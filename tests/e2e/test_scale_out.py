@@ -93,7 +93,7 @@ def run_chaos(
         time.sleep(0.15)
     for group, url in commands:  # each acknowledged start was done, and told once
         world.fake.wait_for_sync(lambda u=url: bool(world.fake.responses_for(u)), timeout=90)
-        answers = [flatten(r) for r in world.fake.responses_for(url)]
+        answers = world.visible_answers(url)
         started = [a for a in answers if "Started execution" in a]
         assert len(started) == 1, answers
         run_ids[group].append(re.search(r"`(\w+)`", started[0]).group(1))  # type: ignore[union-attr]

@@ -20,7 +20,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from bot.providers.aicore.simulator import AICoreSimulator
-from tests.support.bolt import SIGNING_SECRET
+from tests.support.bolt import SIGNING_SECRET, flatten
 from tests.support.fake_slack import FakeSlack, Message
 from tests.support.process import BotProcess, SignedSlackClient
 from tests.support.servers import ServedApp
@@ -97,6 +97,18 @@ class Deployment:
             client.close()
         return response.status_code, url
 
+    def visible_answers(self, url: str) -> list[str]:
+        """What the user sees of the answers to one request: a ``replace_original``
+        response replaces the message before it, as in Slack."""
+        seen: list[str] = []
+        for response in self.fake.responses_for(url):
+            text = flatten(response)
+            if response.get("replace_original") and seen:
+                seen[-1] = text
+            else:
+                seen.append(text)
+        return seen
+
     def cards(self, channel: str) -> list[Message]:
         return [
             m
@@ -109,7 +121,7 @@ class Deployment:
 
     # -- the shared database -----------------------------------------------------------------
 
-    def pending(self) -> dict[str, int]:
+    def pending(self) -> dict[str, Any]:
         """Work the processes have not finished: jobs, messages, and open follows."""
         engine = create_engine(_sync(self.database_url))
         try:
@@ -121,6 +133,15 @@ class Deployment:
                     ),
                     "failed_outbox": _count(connection, "outbox WHERE failed_at IS NOT NULL"),
                     "failed_jobs": _count(connection, "jobs WHERE state = 'failed'"),
+                    "errors": [
+                        str(error)
+                        for (error,) in connection.execute(
+                            text(
+                                "SELECT last_error FROM jobs WHERE state = 'failed' UNION ALL "
+                                "SELECT last_error FROM outbox WHERE failed_at IS NOT NULL"
+                            )
+                        )
+                    ],
                 }
         finally:
             engine.dispose()

@@ -17,7 +17,9 @@ import httpx
 
 from tests.support.slack_signing import button_click_body, sign, slash_command_body
 
-ROOT = Path(__file__).resolve().parents[2]
+# The checkout whose ``python -m bot`` runs: this one, or another one named by
+# BOT_CHECKOUT (to run these tests, or a benchmark, against an earlier version).
+ROOT = Path(os.environ.get("BOT_CHECKOUT") or Path(__file__).resolve().parents[2])
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 
