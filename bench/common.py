@@ -118,13 +118,13 @@ class Fakes:
         urls = json.loads(self._process.stdout.readline())
         self.sim_url: str = urls["sim"]
         self.slack_url: str = urls["slack"]
-        self._control = httpx.Client(base_url=urls["control"], timeout=600)
+        self._control = httpx.Client(base_url=f"{urls['sim']}/control", timeout=600)
 
     def get(self, path: str) -> Any:
-        return self._control.get(path).json()
+        return self._control.get(path.lstrip("/")).json()
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._control.post(path, json=body).json()
+        return self._control.post(path.lstrip("/"), json=body).json()
 
     def close(self) -> None:
         self._control.close()

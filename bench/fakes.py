@@ -5,12 +5,14 @@ prints one JSON line with their URLs and a control URL; it stops when stdin clos
 them out of the measured processes means the bot's CPU and memory are the bot's alone, and
 the load client shares its interpreter with nobody.
 
-Control API (JSON):
-    POST /seed        {"groups": [...], "finished": n, "active": n}  runs per group
-    POST /latency     {"seconds": s}             every AI Core call waits this long
-    GET  /requests    AI Core calls and response bytes since the last call, by route
-    GET  /slack?since=n  Slack calls from index n: method, channel, arrival, error, text
-    GET  /cpu         this process's CPU seconds
+Control API (JSON), served on the simulator's own port and thread (the simulator is not
+shared between threads):
+    POST /control/seed     {"groups": [...], "finished": n, "active": n}  pinned runs
+    POST /control/start    {"groups": [...], "per_group": n}  runs that move on the clock
+    POST /control/latency  {"seconds": s}             every AI Core call waits this long
+    GET  /control/requests AI Core calls and response bytes since the last call, by route
+    GET  /control/slack?since=n  Slack calls from n on: method, channel, arrival, error, text
+    GET  /control/cpu      this process's CPU seconds
 """
 
 from __future__ import annotations
@@ -92,10 +94,25 @@ def control_app(sim: AICoreSimulator, meter: Metered, fake: FakeSlack) -> Starle
                     status="RUNNING" if n % 5 else "PENDING",
                 )
         active = {
-            g: [i for i in sim.execution_ids(g) if sim.execution_status(i, g) != "COMPLETED"]
+            g: [
+                [i, sim.execution_status(i, g)]
+                for i in sim.execution_ids(g)
+                if sim.execution_status(i, g) != "COMPLETED"
+            ]
             for g in spec["groups"]
         }
         return JSONResponse({"active": active})
+
+    async def start(request: Request) -> JSONResponse:
+        spec = await request.json()
+        started = {
+            group: [
+                sim.add_execution(configuration_id=CONFIGURATION, resource_group=group)
+                for _ in range(spec["per_group"])
+            ]
+            for group in spec["groups"]
+        }
+        return JSONResponse({"started": started, "at": time.monotonic()})
 
     async def latency(request: Request) -> JSONResponse:
         sim.latency = float((await request.json())["seconds"])
@@ -123,13 +140,22 @@ def control_app(sim: AICoreSimulator, meter: Metered, fake: FakeSlack) -> Starle
 
     return Starlette(
         routes=[
-            Route("/seed", seed, methods=["POST"]),
-            Route("/latency", latency, methods=["POST"]),
-            Route("/requests", requests),
-            Route("/slack", slack),
-            Route("/cpu", cpu),
+            Route("/control/seed", seed, methods=["POST"]),
+            Route("/control/start", start, methods=["POST"]),
+            Route("/control/latency", latency, methods=["POST"]),
+            Route("/control/requests", requests),
+            Route("/control/slack", slack),
+            Route("/control/cpu", cpu),
         ]
     )
+
+
+def both(simulator: ASGIApp, control: ASGIApp) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        target = control if scope.get("path", "").startswith("/control/") else simulator
+        await target(scope, receive, send)
+
+    return app
 
 
 def main() -> None:
@@ -147,11 +173,10 @@ def main() -> None:
     meter = Metered(sim.app)
     fake = FakeSlack(bot_token=BOT_TOKEN, pace_seconds=args.pace or None, response_url_limit=None)
     with (
-        ServedApp(meter) as sim_server,
+        ServedApp(both(meter, control_app(sim, meter, fake))) as sim_server,
         ServedApp(fake.app) as slack_server,
-        ServedApp(control_app(sim, meter, fake)) as control,
     ):
-        urls = {"sim": sim_server.url, "slack": slack_server.url, "control": control.url}
+        urls = {"sim": sim_server.url, "slack": slack_server.url}
         print(json.dumps(urls), flush=True)
         sys.stdin.read()  # until the benchmark closes our stdin
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -39,7 +41,17 @@ def secret_values(settings: Settings) -> list[str]:
         credentials = None
     if credentials is not None:
         values.append(credentials.client_secret.get_secret_value())
+    password = _database_password(settings.database_url)
+    if password:
+        values.append(password)
     return values
+
+
+def _database_password(database_url: str) -> str | None:
+    try:
+        return make_url(database_url).password
+    except (ArgumentError, ValueError):
+        return None
 
 
 def configure_logging(settings: Settings) -> None:

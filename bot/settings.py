@@ -4,6 +4,9 @@ The variables and defaults are the ones in the README (and ``interface.md``). AI
 credentials come from the first source that has any: ``AICORE_SERVICE_KEY`` (JSON text or a
 path to the JSON file), then the separate ``AICORE_*`` values, then ``VCAP_SERVICES``.
 Errors name the variable, never its value, because the value may be a secret.
+
+``DATABASE_URL``, when not set, comes from a PostgreSQL binding in ``VCAP_SERVICES`` (Cloud
+Foundry on SAP BTP), and only then from the SQLite default.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
 
 from bot.errors import ConfigError
 
@@ -74,6 +78,14 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
+
+    @model_validator(mode="after")
+    def _database_from_binding(self) -> Settings:
+        if "database_url" not in self.model_fields_set and self.vcap_services is not None:
+            bound = database_from_vcap(self.vcap_services.get_secret_value())
+            if bound is not None:
+                self.database_url = bound
+        return self
 
     @property
     def has_slack_credentials(self) -> bool:
@@ -209,3 +221,55 @@ def _from_vcap(text: str) -> AICoreCredentials:
                     raise ConfigError("VCAP_SERVICES: the aicore binding has no credentials")
                 return _from_key_fields(credentials, "VCAP_SERVICES (aicore binding)")
     raise ConfigError("VCAP_SERVICES has no service with label 'aicore'")
+
+
+def database_from_vcap(text: str) -> str | None:
+    """The SQLAlchemy URL of the first PostgreSQL binding (by label or tag), if any.
+
+    Bindings carry a ``uri`` (``postgres://user:password@host:port/db``) or its parts; SSL is
+    required unless the binding says otherwise (BTP's PostgreSQL accepts only SSL).
+    """
+    try:
+        vcap = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the AI Core credentials report a malformed VCAP_SERVICES
+    for bindings in vcap.values() if isinstance(vcap, dict) else []:
+        for binding in bindings if isinstance(bindings, list) else []:
+            if not isinstance(binding, dict) or not _is_postgres(binding):
+                continue
+            credentials = binding.get("credentials") or {}
+            if not isinstance(credentials, dict):
+                credentials = {}
+            return _postgres_url(credentials)
+    return None
+
+
+def _postgres_url(credentials: dict[str, Any]) -> str:
+    query = {"sslmode": "require"}
+    uri = credentials.get("uri")
+    if isinstance(uri, str) and uri:
+        parsed = make_url(f"postgresql+psycopg://{uri.split('://', 1)[-1]}")
+        return parsed.update_query_dict({**query, **parsed.query}).render_as_string(
+            hide_password=False
+        )
+    try:
+        url = URL.create(
+            "postgresql+psycopg",
+            username=credentials["username"],
+            password=credentials["password"],
+            host=credentials["hostname"],
+            port=int(credentials.get("port") or 5432),
+            database=credentials["dbname"],
+            query=query,
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(
+            "VCAP_SERVICES: the PostgreSQL binding has neither a uri nor "
+            "username, password, hostname and dbname"
+        ) from None
+    return url.render_as_string(hide_password=False)
+
+
+def _is_postgres(binding: dict[str, Any]) -> bool:
+    words = [str(binding.get("label", "")), *map(str, binding.get("tags") or [])]
+    return any("postgres" in word.lower() for word in words)

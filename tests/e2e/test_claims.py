@@ -118,7 +118,9 @@ async def test_two_workers_never_send_one_message_twice_and_keep_each_channels_o
 async def test_two_workers_on_one_host_split_the_scopes_and_take_over_a_dead_ones(
     wired, twin, sim
 ) -> None:
-    groups = [f"grp{n}" for n in range(8)]
+    # Rendezvous hashing over random process ids: with 24 scopes, one of two workers owning
+    # them all has a chance of 2**-23.
+    groups = [f"grp{n}" for n in range(24)]
     for group in groups:
         sim.add_resource_group(group)
         await wired.store.subscribe(

@@ -73,6 +73,11 @@ class BotProcess:
             self.output.append(line)
 
     @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    @property
     def returncode(self) -> int | None:
         return self._proc.poll() if self._proc else None
 

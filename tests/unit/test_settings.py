@@ -116,3 +116,49 @@ def test_fractional_poll_interval_and_trailing_slash() -> None:
     s = settings(poll_interval_seconds="0.25", slack_api_url="http://127.0.0.1:9/api")
     assert s.poll_interval_seconds == 0.25
     assert s.slack_api_url == "http://127.0.0.1:9/api/"
+
+
+def _vcap(*bindings: dict[str, object]) -> str:
+    return json.dumps(
+        {"aicore": [{"label": "aicore", "credentials": KEY}], "other": list(bindings)}
+    )
+
+
+def test_a_postgresql_binding_becomes_the_database_when_database_url_is_not_set() -> None:
+    uri = "postgres://u7:pw-xyz@pg.example.internal:5432/chatops"
+    s = settings(vcap_services=_vcap({"label": "postgresql-db", "credentials": {"uri": uri}}))
+    assert (
+        s.database_url
+        == "postgresql+psycopg://u7:pw-xyz@pg.example.internal:5432/chatops?sslmode=require"
+    )
+
+
+def test_a_binding_without_uri_is_assembled_from_its_parts_and_found_by_tag() -> None:
+    parts = {"username": "u", "password": "p", "hostname": "h", "port": 6543, "dbname": "d"}
+    binding = {"label": "user-provided", "tags": ["PostgreSQL"], "credentials": parts}
+    assert settings(vcap_services=_vcap(binding)).database_url == (
+        "postgresql+psycopg://u:p@h:6543/d?sslmode=require"
+    )
+
+
+def test_database_url_wins_over_the_binding() -> None:
+    binding = {"label": "postgresql-db", "credentials": {"uri": "postgres://a:b@c/d"}}
+    s = settings(database_url="sqlite:///x.db", vcap_services=_vcap(binding))
+    assert s.database_url == "sqlite:///x.db"
+    assert settings(vcap_services=_vcap()).database_url == "sqlite:///./chatops.db"
+
+
+def test_the_database_password_is_one_of_the_secrets_the_log_never_shows() -> None:
+    from bot.logging_setup import secret_values
+
+    s = settings(database_url="postgresql+psycopg://bot:hunter2-db-pass@pg/chatops")
+    assert "hunter2-db-pass" in secret_values(s)
+
+
+def test_a_password_with_url_characters_survives_assembly_from_parts() -> None:
+    from sqlalchemy.engine import make_url
+
+    parts = {"username": "u", "password": "p@ss/w:rd?#", "hostname": "h", "dbname": "d"}
+    binding = {"label": "postgresql-db", "credentials": parts}
+    url = make_url(settings(vcap_services=_vcap(binding)).database_url)
+    assert (url.password, url.host, url.port, url.database) == ("p@ss/w:rd?#", "h", 5432, "d")

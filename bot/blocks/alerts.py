@@ -1,0 +1,110 @@
+"""What the poller announces: transitions, alerts (DEAD, PENDING too long), digests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.blocks.base import (
+    ACTION_LOGS,
+    SECTION_LIMIT,
+    STATUS_EMOJI,
+    Blocks,
+    chunks,
+    clip,
+    code_sections,
+    dicts,
+    duration,
+    log_text,
+    run_ref,
+    titled,
+)
+from bot.providers.base import LogEntry, Run
+
+PENDING_HINT = (
+    "Runs stuck in PENDING or UNKNOWN usually miss the object-store secret `default` or the "
+    "docker-registry secret of the resource group."
+)
+
+
+def transition_text(run: Run, previous: str | None, label: str) -> str:
+    was = f" (was {previous})" if previous else ""
+    text = f"{STATUS_EMOJI[run.lifecycle]} {label} `{run.id}` is now *{run.status}*{was}"
+    if run.status_message:
+        text += f"\n> {clip(run.status_message, 500)}"
+    return text
+
+
+def deleted_text(run_id: str, label: str) -> str:
+    return f":wastebasket: {label} `{run_id}` no longer exists: it was deleted."
+
+
+def alert_blocks(
+    run: Run,
+    *,
+    label: str,
+    kind: str,
+    waited_seconds: float | None = None,
+    entries: Sequence[LogEntry] | None = None,
+    logs_problem: str | None = None,
+    link: str | None = None,
+    has_logs: bool = True,
+) -> Blocks:
+    """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast."""
+    if kind == "dead":
+        head = f":rotating_light: *{label} run `{run.id}` is {run.status}*{titled(run)}"
+    else:
+        head = (
+            f":hourglass: *{label} run `{run.id}` has been {run.status} for "
+            f"{duration(waited_seconds or 0)}*{titled(run)}\n{PENDING_HINT}"
+        )
+    parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
+    if run.status_message:
+        parts.append(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=clip(f"*Status message*\n> {run.status_message}", 3000)
+                )
+            )
+        )
+    if entries:
+        parts.append(SectionBlock(text=MarkdownTextObject(text=f"*Last {len(entries)} log lines*")))
+        parts += code_sections(log_text(entries, budget=6000))
+    elif logs_problem:
+        parts.append(
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=clip(f"Logs could not be fetched: {logs_problem}", 3000)
+                    )
+                ]
+            )
+        )
+    if link:
+        parts.append(SectionBlock(text=MarkdownTextObject(text=f"<{link}|Open the full logs>")))
+    elif has_logs:
+        parts.append(
+            ActionsBlock(
+                block_id=f"alert:{kind}",
+                elements=[ButtonElement(text="Logs", action_id=ACTION_LOGS, value=run_ref(run))],
+            )
+        )
+    return dicts(parts)
+
+
+def digest_blocks(title: str, lines: Sequence[str], *, limit: int = 40) -> Blocks:
+    shown = list(lines[:limit])
+    if len(lines) > limit:
+        shown.append(f"…and {len(lines) - limit} more")
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(title, 3000)))]
+    for chunk in chunks([f"• {line}" for line in shown], SECTION_LIMIT):
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=chunk)))
+    return dicts(blocks)
