@@ -68,9 +68,15 @@ class Cost:
 
 
 async def seed(components: Components, active: dict[str, list[list[str]]]) -> None:
-    """Each active run followed by its group's channel, told its status already."""
+    """Each active run followed by its group's channel, told its status already.
+
+    The subscriptions are dated two minutes after the history (which the simulator has just
+    written): a subscription's sweep looks for runs created since it was made, less a minute
+    for clock skew, and finds none, as for a real subscription made after months of runs.
+    """
     now = datetime.now(UTC)
-    created = now - timedelta(hours=1)
+    created = now
+    subscribed = now + timedelta(minutes=2)
     follows = [
         {
             "provider": "aicore",
@@ -95,7 +101,7 @@ async def seed(components: Components, active: dict[str, list[list[str]]]) -> No
         )
     ]
     subscriptions = [
-        {"provider": "aicore", "scope": g, "channel": f"C{g.upper()}", "created_at": created}
+        {"provider": "aicore", "scope": g, "channel": f"C{g.upper()}", "created_at": subscribed}
         for g in GROUPS
     ]
 

@@ -30,6 +30,8 @@ from bot.errors import ProviderError, ProviderUnavailable, error_for_status
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_CONNECTIONS = 500
+MAX_IDLE_CONNECTIONS = 32
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -45,8 +47,13 @@ def new_http_client() -> httpx.AsyncClient:
         timeout=default_timeout(),
         # At 100 commands a second against a provider that takes 2 s, a few hundred calls are in
         # flight: a small pool makes them queue, and httpcore's queue bookkeeping then costs
-        # more CPU than the calls themselves.
-        limits=httpx.Limits(max_connections=500, max_keepalive_connections=500),
+        # more CPU than the calls themselves. But httpcore looks at every pooled connection on
+        # every request (a syscall each, encode/httpcore#1035): hundreds of idle ones left from
+        # a burst made each call of a quiet poll cycle cost milliseconds of CPU. So only a few
+        # idle connections are kept (bench/poll_scale.py measures both).
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_IDLE_CONNECTIONS
+        ),
         headers={"User-Agent": "aicore-chatops/0.1"},
     )
 

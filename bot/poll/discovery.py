@@ -44,6 +44,7 @@ class Memory:
     total: int | None = None
     last_ok_at: datetime | None = None
     swept_at: datetime | None = None
+    failures: int = 0
 
 
 @dataclass
@@ -228,6 +229,17 @@ async def details(
     tasks += [summary_of(run) for run in finished_with_results]
     await asyncio.gather(*tasks)
     return found
+
+
+def unchanged(memory: Memory, look: Look) -> bool:
+    """Whether the cycle learned nothing the scope's memory lacks, but the time of the poll."""
+    return (
+        memory.failures == 0
+        and not look.swept
+        and memory.active_ids is not None
+        and memory.active_ids == frozenset(look.active_ids)
+        and (look.total is None or look.total == memory.total)
+    )
 
 
 def remembered(memory: Memory, look: Look, now: datetime) -> dict[str, object]:

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import metrics
@@ -69,6 +68,17 @@ class CycleReport:
     failed_scopes: list[str] = field(default_factory=list)
     transitions: int = 0
     messages: int = 0
+    # Scopes where nothing changed: their poll time is written for all of them at once.
+    quiet: list[tuple[tuple[str, str], Lease]] = field(default_factory=list)
+
+
+@dataclass
+class Loaded:
+    """What the database holds about one scope at the start of a cycle."""
+
+    views: list[FollowView] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    memory: discovery.Memory = field(default_factory=discovery.Memory)
 
 
 def lease_name(provider: str, scope: str) -> str:
@@ -109,22 +119,29 @@ class Poller:
         now = self.clock()
         gate = asyncio.Semaphore(SCOPE_CONCURRENCY)
 
-        async def one(key: tuple[str, str], lease: Lease) -> None:
+        async def one(key: tuple[str, str], lease: Lease, known: Loaded) -> None:
             async with gate:
-                await self._poll_scope(key, lease, now, report)
+                await self._poll_scope(key, lease, known, now, report)
 
         mine = sorted(self.held.items())
         report.scopes = len(mine)
-        await asyncio.gather(*(one(key, lease) for key, lease in mine))
+        loaded = await self._load(self.held)
+        await asyncio.gather(*(one(key, lease, loaded[key]) for key, lease in mine))
+        await self._polled_quietly(report.quiet, now)
         return report
 
     async def _poll_scope(
-        self, key: tuple[str, str], lease: Lease, now: datetime, report: CycleReport
+        self,
+        key: tuple[str, str],
+        lease: Lease,
+        known: Loaded,
+        now: datetime,
+        report: CycleReport,
     ) -> None:
         provider_name, scope = key
         provider = self.providers[provider_name]
         try:
-            written = await self._poll(provider, scope, lease, now)
+            written = await self._poll(provider, scope, lease, known, now)
         except LeaseLost:
             log.warning("lost the lease of %s/%s mid-cycle; another worker has it", *key)
             self.held.pop(key, None)
@@ -141,11 +158,17 @@ class Poller:
             report.failed_scopes.append(f"{provider_name}/{scope}")
             await self._failed(provider_name, scope, f"{type(exc).__name__}: {exc}")
         else:
-            report.transitions += written.transitions
-            report.messages += written.messages
+            if written is None:
+                report.quiet.append((key, lease))
+            else:
+                report.transitions += written.transitions
+                report.messages += written.messages
 
-    async def _poll(self, provider: Provider, scope: str, lease: Lease, now: datetime) -> Written:
-        views, subscriptions, memory = await self._load(provider.name, scope)
+    async def _poll(
+        self, provider: Provider, scope: str, lease: Lease, known: Loaded, now: datetime
+    ) -> Written | None:
+        """One scope's poll; ``None`` when nothing changed (written later with the others)."""
+        views, subscriptions, memory = known.views, known.subscriptions, known.memory
         followed: dict[str, list[FollowView]] = defaultdict(list)
         for view in views:
             followed[view.run_id].append(view)
@@ -181,6 +204,8 @@ class Poller:
         catch_up = memory.last_ok_at is not None and (
             (now - memory.last_ok_at).total_seconds() > self.config.catch_up_after_seconds
         )
+        if not verdicts and not look.new_runs and discovery.unchanged(memory, look):
+            return None
         memory_after = discovery.remembered(memory, look, now)
 
         def write(session: Session) -> Written:
@@ -215,21 +240,35 @@ class Poller:
 
     # -- reading the scope -------------------------------------------------------------------
 
-    async def _load(
-        self, provider: str, scope: str
-    ) -> tuple[list[FollowView], list[Subscription], discovery.Memory]:
+    async def _load(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Loaded]:
+        """What the cycle knows of its scopes, in one read for all of them.
+
+        Read once per cycle rather than once per scope: on SQLite each read costs a few
+        milliseconds of thread hops, which a hundred scopes turn into most of a cycle. A
+        follow changed after this read is caught by the writer's version check.
+        """
+        wanted = set(keys)
+        loaded = {key: Loaded() for key in wanted}
+        providers = sorted({provider for provider, _ in wanted})
+        if not wanted:
+            return loaded
         async with self.db.read() as session:
-            subscriptions = list(
-                await session.scalars(
-                    select(Subscription).where(
-                        Subscription.provider == provider, Subscription.scope == scope
-                    )
-                )
-            )
-            only = {s.channel: alert_filter(s.only) for s in subscriptions}
+            for subscription in await session.scalars(
+                select(Subscription).where(Subscription.provider.in_(providers))
+            ):
+                key = (subscription.provider, subscription.scope)
+                if key in loaded:
+                    loaded[key].subscriptions.append(subscription)
+            only = {
+                (s.provider, s.scope, s.channel): alert_filter(s.only)
+                for entry in loaded.values()
+                for s in entry.subscriptions
+            }
             rows = await session.execute(
                 select(
                     Follow.id,
+                    Follow.provider,
+                    Follow.scope,
                     Follow.run_id,
                     Follow.version,
                     Follow.channel,
@@ -241,32 +280,40 @@ class Poller:
                     Follow.delete_when_stopped_by,
                     Follow.created_at,
                 )
-                .where(
-                    Follow.provider == provider,
-                    Follow.scope == scope,
-                    Follow.finished.is_(False),
-                )
+                .where(Follow.provider.in_(providers), Follow.finished.is_(False))
                 .order_by(Follow.id)
             )
-            views = [
-                FollowView(
-                    id=r.id,
-                    run_id=r.run_id,
-                    version=r.version,
-                    channel=r.channel,
-                    origin=r.origin,
-                    started_by=r.started_by,
-                    announced_status=r.announced_status,
-                    status_since=aware(r.status_since),
-                    pending_alerted=r.pending_alerted,
-                    delete_when_stopped_by=r.delete_when_stopped_by,
-                    created_at=aware(r.created_at),
-                    only=only.get(r.channel) if r.origin == "alerts" else None,
+            for r in rows:
+                entry = loaded.get((r.provider, r.scope))
+                if entry is None:
+                    continue
+                entry.views.append(
+                    FollowView(
+                        id=r.id,
+                        run_id=r.run_id,
+                        version=r.version,
+                        channel=r.channel,
+                        origin=r.origin,
+                        started_by=r.started_by,
+                        announced_status=r.announced_status,
+                        status_since=aware(r.status_since),
+                        pending_alerted=r.pending_alerted,
+                        delete_when_stopped_by=r.delete_when_stopped_by,
+                        created_at=aware(r.created_at),
+                        only=(
+                            only.get((r.provider, r.scope, r.channel))
+                            if r.origin == "alerts"
+                            else None
+                        ),
+                    )
                 )
-                for r in rows
-            ]
-            memory = await _memory(session, provider, scope)
-        return views, subscriptions, memory
+            for state in await session.scalars(
+                select(PollScope).where(PollScope.provider.in_(providers))
+            ):
+                entry = loaded.get((state.provider, state.scope))
+                if entry is not None:
+                    entry.memory = _memory(state)
+        return loaded
 
     async def _unfollowed(
         self, provider: str, scope: str, channels: set[str], run_ids: Iterable[str]
@@ -297,6 +344,36 @@ class Poller:
             )
             scopes = {(p, s) for p, s in followed} | {(p, s) for p, s in subscribed}
         return sorted(key for key in scopes if key[0] in self.providers)
+
+    async def _polled_quietly(
+        self, quiet: list[tuple[tuple[str, str], Lease]], now: datetime
+    ) -> None:
+        """The poll time of the scopes where nothing changed, in one transaction.
+
+        Each is fenced by its lease, like any other write of the poller; a lease lost since
+        the poll just means the new holder writes the time.
+        """
+        if not quiet:
+            return
+
+        def write(session: Session) -> list[tuple[str, str]]:
+            lost = []
+            for key, lease in quiet:
+                try:
+                    self.leases.fence(session, lease, self.config.lease_seconds)
+                except LeaseLost:
+                    lost.append(key)
+                    continue
+                session.execute(
+                    update(PollScope)
+                    .where(PollScope.provider == key[0], PollScope.scope == key[1])
+                    .values(last_ok_at=now)
+                )
+            return lost
+
+        for key in await self.db.write(write):
+            log.warning("lost the lease of %s/%s mid-cycle; another worker has it", *key)
+            self.held.pop(key, None)
 
     async def _failed(self, provider: str, scope: str, error: str) -> None:
         values = {"failures": PollScope.failures + 1, "last_error": error[:1000]}
@@ -346,16 +423,14 @@ class Poller:
             await self._release(key)
 
 
-async def _memory(session: AsyncSession, provider: str, scope: str) -> discovery.Memory:
-    state = await session.get(PollScope, (provider, scope))
-    if state is None:
-        return discovery.Memory()
+def _memory(state: PollScope) -> discovery.Memory:
     ids = (state.active or {}).get("ids")
     return discovery.Memory(
         active_ids=frozenset(ids) if ids is not None else None,
         total=state.total,
         last_ok_at=aware(state.last_ok_at),
         swept_at=aware(state.swept_at),
+        failures=state.failures or 0,
     )
 
 

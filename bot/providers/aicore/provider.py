@@ -94,8 +94,10 @@ class AICoreProvider:
             self.client.list_executions(scope, status=status, select_status=True)
             for status in LISTED_STATUSES
         ]
-        pages = await asyncio.gather(*listings)
-        total = await self.client.count_executions(scope) if with_total else None
+        # Counted together with the listings: a run that changes status between the two is
+        # explained by the next cycle's comparison.
+        count = self.client.count_executions(scope) if with_total else _no_total()
+        pages, total = await asyncio.gather(asyncio.gather(*listings), count)
         runs = {e.id: self.to_run(scope, e) for page in pages for e in page}
         return Listing(runs, complete=False, full=False, total=total)
 
@@ -219,3 +221,7 @@ def _execution_of(run: Run) -> Execution:
 
 def _entry(line: LogLine) -> LogEntry:
     return LogEntry(timestamp=line.timestamp, message=line.msg)
+
+
+async def _no_total() -> int | None:
+    return None

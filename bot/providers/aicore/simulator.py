@@ -203,7 +203,11 @@ class _Execution:
         return [first, *(phase for phase in later if phase.at <= now)]
 
     def current(self, now: datetime) -> _Phase:
-        return self.reached(now)[-1]
+        # reached(now)[-1] without building the list: listings ask this of every run.
+        for phase in reversed(self.phases):
+            if phase.at <= now:
+                return phase
+        return self.phases[0]
 
     def pin(self, now: datetime, status: str, message: str | None) -> None:
         """Drop the scheduled future and, if anything changes, enter ``status`` now."""
@@ -237,6 +241,21 @@ class _ResourceGroup:
     # changing, unordered result can), and listings answered with an unreadable body.
     unlisted: set[str] = field(default_factory=set)
     garbled_listings: int = 0
+    _ordered: list[_Execution] | None = None  # executions in listing order, until one changes
+
+    def ordered(self) -> list[_Execution]:
+        # The API has no ordering parameter; a stable order makes $skip paging reliable.
+        if self._ordered is None:
+            self._ordered = sorted(self.executions.values(), key=lambda e: (e.created_at, e.id))
+        return self._ordered
+
+    def add(self, execution: _Execution) -> None:
+        self.executions[execution.id] = execution
+        self._ordered = None
+
+    def remove(self, execution_id: str) -> None:
+        del self.executions[execution_id]
+        self._ordered = None
 
 
 @dataclass
@@ -544,7 +563,7 @@ class AICoreSimulator:
             created_at=now,
             phases=self._lifecycle(config, now),
         )
-        group.executions[new_id] = execution
+        group.add(execution)
         return execution
 
     def _new_execution_id(self, group: _ResourceGroup) -> str:
@@ -812,7 +831,7 @@ class AICoreSimulator:
                 f"Execution {execution.id} is {status}; only STOPPED, DEAD, UNKNOWN or "
                 "COMPLETED can be deleted",
             )
-        del group.executions[execution.id]
+        group.remove(execution.id)
         return None
 
     # --- handlers: logs, meta, configurations, metrics --------------------------------------
@@ -1092,8 +1111,7 @@ def _require_status(status: str) -> None:
 
 
 def _sorted_executions(group: _ResourceGroup) -> list[_Execution]:
-    # The API has no ordering parameter; a stable order makes $skip paging reliable.
-    return sorted(group.executions.values(), key=lambda e: (e.created_at, e.id))
+    return group.ordered()
 
 
 def _find(ctx: _Context, execution_id: str) -> _Execution:
