@@ -26,6 +26,7 @@ import uvicorn
 from bot.app import Components, build, check_providers
 from bot.errors import ConfigError
 from bot.logging_setup import configure_logging
+from bot.sandbox import wiring
 from bot.settings import Settings, load_settings
 from bot.supervisor import PARENT_ENV, Supervisor
 from bot.web import build_web
@@ -35,7 +36,8 @@ log = logging.getLogger("bot")
 
 NO_SLACK = (
     "No Slack credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode), or "
-    "SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode); see README.md"
+    "SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode); without them only `python -m bot` "
+    "(role all) runs, as the local sandbox; see README.md"
 )
 PARENT_WATCH_SECONDS = 1.0
 
@@ -125,10 +127,14 @@ async def _serve(settings: Settings, role: str, components: Components, *, child
 async def _start_web(
     settings: Settings, role: str, components: Components, *, slack_endpoint: bool
 ) -> tuple[_Server, asyncio.Task[None]]:
+    plan = wiring.active(os.environ, settings) if slack_endpoint else None
+    sandbox = wiring.routes(plan, settings, components.http) if plan is not None else []
+    # The sandbox takes unauthenticated clicks from its page: this machine only.
+    host = wiring.LOCALHOST if plan is not None else "0.0.0.0"
     server = _Server(
         uvicorn.Config(
-            build_web(components, slack_endpoint=slack_endpoint),
-            host="0.0.0.0",
+            build_web(components, slack_endpoint=slack_endpoint, extra_routes=sandbox),
+            host=host,
             port=settings.port,
             log_level="warning",
             lifespan="off",
@@ -136,7 +142,7 @@ async def _start_web(
         )
     )
     # Bound here rather than by uvicorn, whose answer to a taken port is sys.exit.
-    listener = _listen(settings.port)
+    listener = _listen(settings.port, host)
     web = asyncio.create_task(server.serve(sockets=[listener]), name="web")
     while not server.started:
         if web.done():
@@ -174,11 +180,11 @@ async def _watch_parent(stop: asyncio.Event) -> None:
         await asyncio.sleep(PARENT_WATCH_SECONDS)
 
 
-def _listen(port: int) -> socket.socket:
+def _listen(port: int, host: str) -> socket.socket:
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        listener.bind(("0.0.0.0", port))
+        listener.bind((host, port))
     except OSError as exc:
         listener.close()
         raise ConfigError(f"cannot listen on PORT {port}: {exc.strerror}") from None
@@ -193,8 +199,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings)
         if not settings.has_slack_credentials:
-            log.error(NO_SLACK)
-            return 2
+            if args.role != "all" or args.child:
+                log.error(NO_SLACK)
+                return 2
+            url = wiring.prepare(os.environ, settings)
+            settings = load_settings()
+            configure_logging(settings)  # the sandbox's secrets are secrets too
+            plan = wiring.active(os.environ, settings)
+            assert plan is not None
+            log.info(wiring.banner(url, plan))
+        elif not args.child:
+            os.environ.pop(wiring.SANDBOX_ENV, None)  # real credentials: no sandbox, ever
         check_providers(settings)
         if args.role == "all" and not args.one_process and not args.child:
             return Supervisor().run()

@@ -363,11 +363,10 @@ class _ChannelSender:
             .values(delivered_at=self.delivery.clock(), sent_ts=ts, last_error=None)
         ]
         if row.kind == "card_post" and follow is not None and ts:
-            statements.append(
-                update(Follow)
-                .where(Follow.id == follow.id)
-                .values(card_ts=ts, version=Follow.version + 1)
-            )
+            # Not a new version: the version guards what the poller judged (the announced
+            # status), which a posted card does not change. Bumping it voided every poll of the
+            # scope that read the follow before the card went out.
+            statements.append(update(Follow).where(Follow.id == follow.id).values(card_ts=ts))
         await self._fenced(*statements)
         if row.kind == "card_post" and follow is not None and ts:
             follow.card_ts = ts

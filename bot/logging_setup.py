@@ -65,3 +65,5 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     # Alembic narrates every plugin and migration at INFO; a start-up needs none of it.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    # APScheduler logs each run of each job (every poll interval) at INFO.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.app import Components
 from bot.logpage import log_page_route
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def build_web(
     components: Components,
     *,
-    extra_routes: list[Route] | None = None,
+    extra_routes: list[BaseRoute] | None = None,
     slack_endpoint: bool = True,
 ) -> Starlette:
     """``slack_endpoint``: serve ``/slack/events``. It is never served without a signing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -170,6 +171,16 @@ class Fault:
     def headers(self) -> dict[str, str]:
         """``Retry-After`` in seconds (fractions kept, so tests stay fast), if one was asked."""
         return {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
+
+    @property
+    def whole_second_headers(self) -> dict[str, str]:
+        """``Retry-After`` as HTTP defines it, whole seconds (rounded up; under one: 0).
+
+        Clients such as SAP's AI SDK parse nothing else."""
+        if self.retry_after is None:
+            return {}
+        seconds = math.ceil(self.retry_after) if self.retry_after >= 1 else 0
+        return {"Retry-After": str(seconds)}
 
 
 class FaultQueue:

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_bot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -21,7 +21,7 @@ def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     }
     clean["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
-        [sys.executable, "-m", "bot"],
+        [sys.executable, "-m", "bot", *args],
         cwd=cwd,
         env={**clean, **env},
         capture_output=True,
@@ -31,8 +31,12 @@ def run_bot(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_without_slack_credentials_it_says_what_to_set(tmp_path: Path) -> None:
-    done = run_bot({}, tmp_path)
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_a_single_role_without_slack_credentials_says_what_to_set(
+    tmp_path: Path, role: str
+) -> None:
+    # Without credentials only `python -m bot` runs, as the sandbox (tests/e2e/test_sandbox.py).
+    done = run_bot({}, tmp_path, "--role", role)
     assert done.returncode == 2
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1

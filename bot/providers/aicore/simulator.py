@@ -73,6 +73,8 @@ OUTCOMES: Final = frozenset({"COMPLETED", "DEAD", "PENDING_FOREVER", "UNKNOWN_FO
 
 API_VERSION: Final = "2.42.0"
 API_PREFIX: Final = "/v2"
+DOLLAR_OPTIONAL: Final = ("top", "skip", "order", "select", "count", "search")
+XSUAA_TOKEN_SECONDS: Final = 43199  # what XSUAA issues for a client-credentials token
 TOKEN_PATH: Final = "/oauth/token"
 DEFAULT_DEAD_MESSAGE: Final = "Pod OOMKilled"
 LOG_WINDOW: Final = timedelta(hours=1)
@@ -124,7 +126,10 @@ def _injected(fault: simkit.Fault) -> _ApiError:
     """The error an injected fault answers with."""
     phrase = HTTPStatus(fault.status).phrase
     return _ApiError(
-        fault.status, phrase.replace(" ", ""), f"Injected fault: {phrase}", fault.headers
+        fault.status,
+        phrase.replace(" ", ""),
+        f"Injected fault: {phrase}",
+        fault.whole_second_headers,
     )
 
 
@@ -165,6 +170,10 @@ class _Configuration:
     outcome: str
     status_message: str | None
     created_at: datetime
+    # Its own timing and last log lines, where it has them (the sandbox's demo story).
+    pending_seconds: float | None = None
+    running_seconds: float | None = None
+    last_words: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -266,6 +275,15 @@ class _Context(simkit.RequestContext):
     group: _ResourceGroup
     group_name: str
 
+    @property
+    def query(self) -> Mapping[str, str]:
+        # SAP's Python SDK sends top, skip and order without the OData "$": take both.
+        query = dict(self.request.query_params)
+        for name in DOLLAR_OPTIONAL:
+            if f"${name}" not in query and name in query:
+                query[f"${name}"] = query.pop(name)
+        return query
+
 
 @dataclass(frozen=True)
 class _Route(simkit.Route[_Context]):
@@ -308,7 +326,7 @@ class AICoreSimulator:
         clock: Clock | None = None,
         client_id: str = "sim-client",
         client_secret: str = "sim-secret",
-        token_ttl: int = 3600,
+        token_ttl: int = XSUAA_TOKEN_SECONDS,
         bulk_updates: bool = True,
         pending_seconds: float = 5.0,
         running_seconds: float = 60.0,
@@ -345,11 +363,16 @@ class AICoreSimulator:
         resource_group: str = "default",
         outcome: str = "COMPLETED",
         status_message: str | None = None,
+        pending_seconds: float | None = None,
+        running_seconds: float | None = None,
+        last_words: tuple[str, ...] | None = None,
     ) -> None:
         """Register a configuration; its executions end in ``outcome`` on their own.
 
         ``status_message`` is the statusMessage they get on reaching the outcome (DEAD defaults
-        to "Pod OOMKilled"). ``name`` defaults to the id.
+        to "Pod OOMKilled"). ``name`` defaults to the id. ``pending_seconds`` and
+        ``running_seconds`` override the simulator's for this configuration's runs;
+        ``last_words`` are the log lines a DEAD run writes as it dies (a traceback otherwise).
         """
         for value in (config_id, scenario_id, executable_id):
             _require_id(value)
@@ -368,6 +391,9 @@ class AICoreSimulator:
             outcome=outcome,
             status_message=status_message,
             created_at=self.clock.now(),
+            pending_seconds=pending_seconds,
+            running_seconds=running_seconds,
+            last_words=last_words,
         )
 
     def add_execution(
@@ -577,8 +603,10 @@ class AICoreSimulator:
             return [_Phase(start, "PENDING")]
         if config.outcome == "UNKNOWN_FOREVER":
             return [_Phase(start, "UNKNOWN")]
-        running_at = start + timedelta(seconds=self.pending_seconds)
-        done_at = running_at + timedelta(seconds=self.running_seconds)
+        pending = self.pending_seconds if config.pending_seconds is None else config.pending_seconds
+        running = self.running_seconds if config.running_seconds is None else config.running_seconds
+        running_at = start + timedelta(seconds=pending)
+        done_at = running_at + timedelta(seconds=running)
         return [
             _Phase(start, "PENDING"),
             _Phase(running_at, "RUNNING"),
@@ -806,7 +834,12 @@ class AICoreSimulator:
             error = self._delete(ctx.group, execution, ctx.now)
         if error is None:
             return {"id": item_id, "message": "Execution modification scheduled"}
-        detail = {"code": error.code, "message": error.message, "requestId": ctx.request_id}
+        detail = {
+            "code": error.code,
+            "message": error.message,
+            "target": f"/lm/executions/{item_id}",  # SAP's AI SDK needs it to parse the error
+            "requestId": ctx.request_id,
+        }
         return {"id": item_id, "error": detail}
 
     def _stop(self, execution: _Execution, now: datetime) -> _ApiError | None:
@@ -887,7 +920,7 @@ class AICoreSimulator:
             url = f"ai://{execution.resource_group}/{execution.id}/model"
             return [_LogLine(phase.at, f"Finished; model saved to {url}", "main")]
         if phase.status == "DEAD":
-            return _traceback_lines(phase)
+            return _traceback_lines(phase, config.last_words)
         if phase.status == "STOPPING":
             return [_LogLine(phase.at, "Received SIGTERM, stopping", "main")]
         if phase.status == "STOPPED":
@@ -1234,13 +1267,17 @@ def _bulk_items(payload: dict[str, Any]) -> list[tuple[str, str]]:
     return parsed
 
 
-def _traceback_lines(phase: _Phase) -> list[_LogLine]:
-    texts = [
-        "Traceback (most recent call last):",
-        '  File "/app/train.py", line 87, in <module>',
-        "    trainer.fit()",
-        f"RuntimeError: {phase.message or 'execution failed'}",
-    ]
+def _traceback_lines(phase: _Phase, last_words: tuple[str, ...] | None) -> list[_LogLine]:
+    texts = (
+        list(last_words)
+        if last_words
+        else [
+            "Traceback (most recent call last):",
+            '  File "/app/train.py", line 87, in <module>',
+            "    trainer.fit()",
+            f"RuntimeError: {phase.message or 'execution failed'}",
+        ]
+    )
     # Stamped just before the status change, one microsecond apart, so that paging by
     # timestamp keeps them in order and the last line is the moment the run died.
     last = len(texts) - 1

@@ -1,0 +1,86 @@
+"""The simulated providers of the sandbox, with a story a newcomer can try.
+
+AI Core, resource group ``default``:
+
+- ``demo-train``: PENDING for a few seconds, RUNNING, COMPLETED within about a minute;
+- ``demo-fail``: goes DEAD within about half a minute, out of memory, with the log lines to
+  show for it;
+- ``demo-queue``: stays PENDING, as when the tenant's pod quota is reached.
+
+Bria: a dataset with two models, one in ``expert`` mode (training parameters allowed) and one
+fully automated. Both simulators run on the real clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.providers.aicore.simulator import AICoreSimulator
+from bot.providers.bria.simulator import BriaSimulator
+from bot.providers.simkit import SystemClock
+
+RESOURCE_GROUP = "default"
+PENDING_SECONDS = 5.0
+TRAIN_RUNNING_SECONDS = 40.0
+FAIL_RUNNING_SECONDS = 15.0
+BRIA_TRAINING_SECONDS = 60.0
+
+OUT_OF_MEMORY_LOG = (
+    "Epoch 3/10: 41%|████      | 412/1000 [00:51<01:13, 8.02it/s, loss=0.734]",
+    "Traceback (most recent call last):",
+    '  File "/app/train.py", line 112, in <module>',
+    "    loss.backward()",
+    "torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
+    "(GPU 0; 15.77 GiB total capacity; 13.92 GiB already allocated)",
+    "Killed: the container exceeded its memory limit (exit code 137, OOMKilled)",
+)
+
+
+@dataclass(frozen=True)
+class DemoModels:
+    expert: int
+    automated: int
+
+
+def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) -> AICoreSimulator:
+    """``speed`` above 1 plays the story faster (tests play it at 10)."""
+    sim = AICoreSimulator(
+        clock=SystemClock(),
+        client_id=client_id,
+        client_secret=client_secret,
+        pending_seconds=PENDING_SECONDS / speed,
+        running_seconds=TRAIN_RUNNING_SECONDS / speed,
+        stopping_seconds=2.0 / speed,
+    )
+    sim.add_configuration(
+        "demo-train", name="Train a small model", scenario_id="demo", executable_id="trainer"
+    )
+    sim.add_configuration(
+        "demo-fail",
+        name="Train with too large a batch",
+        scenario_id="demo",
+        executable_id="trainer",
+        outcome="DEAD",
+        status_message="Pod OOMKilled: the container exceeded its memory limit (exit code 137)",
+        running_seconds=FAIL_RUNNING_SECONDS / speed,
+        last_words=OUT_OF_MEMORY_LOG,
+    )
+    sim.add_configuration(
+        "demo-queue",
+        name="Train on a full tenant",
+        scenario_id="demo",
+        executable_id="trainer",
+        outcome="PENDING_FOREVER",
+    )
+    return sim
+
+
+def bria_simulator(api_token: str, *, speed: float = 1.0) -> tuple[BriaSimulator, DemoModels]:
+    sim = BriaSimulator(
+        clock=SystemClock(), api_token=api_token, training_seconds=BRIA_TRAINING_SECONDS / speed
+    )
+    project = sim.add_project("Demo mascot")
+    dataset = sim.add_dataset(project, name="Mascot poses", training_version="fibo")
+    expert = sim.add_model(dataset, name="Mascot (expert)", training_mode="expert")
+    automated = sim.add_model(dataset, name="Mascot (automatic)")
+    return sim, DemoModels(expert=expert, automated=automated)
