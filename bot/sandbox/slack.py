@@ -186,11 +186,15 @@ class FakeSlack:
         pace_seconds: float | None = None,
         socket_mode: SocketModeServer | None = None,
         real_time: bool = False,
+        usergroups: list[dict[str, Any]] | None = None,
     ) -> None:
         """``pace_seconds``: like Slack, answer 429 to a chat.postMessage that comes sooner
         than this after the previous one in the same channel. ``socket_mode``: serve Socket
         Mode (``apps.connections.open`` and the websocket). ``real_time``: message ts values
-        are the time of posting, as in Slack (the sandbox); otherwise a fixed sequence."""
+        are the time of posting, as in Slack (the sandbox); otherwise a fixed sequence.
+        ``usergroups``: the workspace's user groups (``id``, ``handle``, ``name``, ``users``)."""
+        self._usergroups = copy.deepcopy(usergroups or [])
+        self._direct: dict[str, str] = {}  # user -> the app's DM channel with them
         self.real_time = real_time
         self._last_ts_micros = 0
         self.bot_token = bot_token
@@ -238,6 +242,9 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
             "conversations.join": self._conversations_join,
+            "conversations.open": self._conversations_open,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroups_users_list,
         }
         routes: list[Any] = [
             Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
@@ -1006,6 +1013,41 @@ class FakeSlack:
             raise _SlackError("hash_conflict")
         view = self._store_view(args.get("view"), view_id=str(view_id), previous=current)
         return {"view": self._owned(view, current.get("user"))}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise _SlackError("users_list_not_supplied" if not users else "not_supported")
+        channel = self._direct.setdefault(users[0], f"D{len(self._direct) + 1:09d}")
+        return {"channel": {"id": channel, "is_im": True, "user": users[0]}}
+
+    def direct_channel(self, user: str) -> str | None:
+        """The app's DM channel with ``user``, once ``conversations.open`` made it."""
+        with self._lock:
+            return self._direct.get(user)
+
+    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        with_users = _truthy(args.get("include_users"))
+        groups = []
+        for group in self._usergroups:
+            shown = {
+                "id": group["id"],
+                "team_id": self.team_id,
+                "handle": group["handle"],
+                "name": group.get("name", group["handle"]),
+                "user_count": len(group.get("users", [])),
+            }
+            if with_users:
+                shown["users"] = list(group.get("users", []))
+            groups.append(shown)
+        return {"usergroups": groups}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = self._require(args, "usergroup", "no_such_subteam")
+        group = next((g for g in self._usergroups if g["id"] == wanted), None)
+        if group is None:
+            raise _SlackError("no_such_subteam")
+        return {"users": list(group.get("users", []))}
 
     def _history_window(
         self, args: dict[str, Any], messages: list[Message]

@@ -25,7 +25,14 @@ from starlette.types import ASGIApp
 from bot.errors import ConfigError
 from bot.sandbox import demo, page
 from bot.sandbox.slack import FakeSlack
-from bot.sandbox.workspace import APP_ID, BOT_USER_ID, CHANNELS, TEAM_ID, Workspace
+from bot.sandbox.workspace import (
+    APP_ID,
+    BOT_USER_ID,
+    CHANNELS,
+    TEAM_ID,
+    USERGROUPS,
+    Workspace,
+)
 from bot.settings import Settings
 
 SANDBOX_ENV = "CHATOPS_SANDBOX"
@@ -123,6 +130,7 @@ def routes(plan: Plan, settings: Settings, http: httpx.AsyncClient) -> list[Base
         app_id=APP_ID,
         response_url_limit=None,
         real_time=True,
+        usergroups=[dict(g) for g in USERGROUPS],
     )
     for channel in CHANNELS:
         slack.post_user_message(

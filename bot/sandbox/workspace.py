@@ -47,6 +47,16 @@ USERS = (
     User("U0SANDBOX2", "bob", "ML platform team"),
     User("U0SANDBOX3", "carol", "guest"),
 )
+# User groups, as usergroups.list and usergroups.users.list answer them (for the access policy).
+USERGROUPS = (
+    {"id": "S0SANDBOX1", "handle": "ml-platform", "name": "ML platform", "users": ["U0SANDBOX2"]},
+    {
+        "id": "S0SANDBOX2",
+        "handle": "data-science",
+        "name": "Data science",
+        "users": ["U0SANDBOX1", "U0SANDBOX2"],
+    },
+)
 CHANNELS = (
     Channel("C0SANDBOX1", "ml-training", "Training runs of the team"),
     Channel("C0SANDBOX2", "alerts", "Where runs that die are told"),

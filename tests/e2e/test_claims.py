@@ -334,3 +334,26 @@ def test_replicas_starting_together_all_migrate_without_error(database_url) -> N
     finally:
         engine.dispose()
     assert [v for (v,) in versions] == ["0003"]
+
+
+async def test_a_card_posted_while_its_scope_is_polled_does_not_void_the_poll(
+    wired, fake_slack, sim
+) -> None:
+    slack = Slack(wired, *fake_slack, sim, settle=False)
+    await slack.command("start cfg-train")
+    await slack.runner.drain()  # the start ran: its card waits in the outbox
+    sim.clock.advance(6)  # RUNNING
+    provider = wired.providers["aicore"]
+    listed = provider.list_active
+
+    async def list_while_the_card_goes_out(scope: str, **options: object):  # type: ignore[no-untyped-def]
+        found = await listed(scope, **options)  # type: ignore[arg-type]
+        await slack.delivery.drain()  # another worker posts the card meanwhile
+        return found
+
+    provider.list_active = list_while_the_card_goes_out  # type: ignore[method-assign]
+    report = await poller_of(wired, sim).cycle()
+    await slack.settle()
+    assert report.transitions == 1  # told now, not voided until a later cycle
+    card = fake_slack[0].messages(CHANNEL)[0]
+    assert ["is now *RUNNING*" in m.text for m in fake_slack[0].thread(CHANNEL, card.ts)] == [True]

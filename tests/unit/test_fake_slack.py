@@ -510,3 +510,26 @@ def test_view_submission_body() -> None:
     assert payload["view"]["callback_id"] == "start_run"
     assert payload["view"]["state"]["values"] == values
     assert payload["view"]["private_metadata"] == "pm"
+
+
+async def test_user_groups_and_direct_messages_answer_as_slack_does() -> None:
+    import httpx
+
+    groups = [{"id": "S1", "handle": "ml-platform", "name": "ML platform", "users": ["U2"]}]
+    fake = FakeSlack(bot_token="xoxb-t", usergroups=groups)
+    transport = httpx.ASGITransport(app=fake.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://slack") as http:
+
+        async def call(method: str, **args: str) -> Any:
+            return (await http.post(f"/api/{method}", data={"token": "xoxb-t", **args})).json()
+
+        listed = await call("usergroups.list", include_users="true")
+        members = await call("usergroups.users.list", usergroup="S1")
+        unknown = await call("usergroups.users.list", usergroup="S9")
+        opened = await call("conversations.open", users="U2")
+        again = await call("conversations.open", users="U2")
+    assert listed["usergroups"][0]["handle"] == "ml-platform"
+    assert listed["usergroups"][0]["users"] == ["U2"]
+    assert members == {"ok": True, "users": ["U2"]}
+    assert unknown == {"ok": False, "error": "no_such_subteam"}
+    assert opened["channel"]["id"] == again["channel"]["id"] == fake.direct_channel("U2")

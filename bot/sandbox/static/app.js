@@ -12,6 +12,7 @@ const page = {
   thread: null, // ts of the open thread
   state: null,
   suggestion: 0,
+  drawn: new Map(), // channel -> ts -> {signature, node}
 };
 
 async function api(path, body) {
@@ -141,18 +142,26 @@ function drawChannel() {
   const shown = all.filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.broadcast);
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  // Unchanged messages keep their nodes: what the user is looking at (or a test holds) stays.
+  const drawn = page.drawn.get(channel.id) || new Map();
+  const next = new Map();
   list.replaceChildren(...shown.map((m) => {
+    const thread = replies.get(m.ts) || [];
+    const signature = JSON.stringify([m, thread.length, page.user]);
+    const kept = drawn.get(m.ts);
+    if (kept && kept.signature === signature) { next.set(m.ts, kept); return kept.node; }
     const node = messageNode(m, channel.id);
-    const thread = replies.get(m.ts);
-    if (thread?.length) {
+    if (thread.length) {
       const link = document.createElement("button");
       link.className = "replies";
       link.textContent = `${thread.length} repl${thread.length === 1 ? "y" : "ies"}`;
       link.addEventListener("click", () => { page.thread = m.ts; drawThread(); });
       node.querySelector(".message-body").append(link);
     }
+    next.set(m.ts, { signature, node });
     return node;
   }));
+  page.drawn.set(channel.id, next);
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
