@@ -126,15 +126,10 @@ class Workspace:
         view_id: str | None = None,
     ) -> Answer:
         """A button pressed or an option picked, in a message or in a view."""
-        payload: dict[str, Any] = {
-            "type": "block_actions",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "user": _user_json(user),
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
+        payload = {
+            **_interaction("block_actions", user),
             "trigger_id": self._trigger(user),
             "actions": [{**action, "action_ts": f"{time.time():.6f}"}],
-            "is_enterprise_install": False,
         }
         if view_id is not None:
             view = self.slack.views.get(view_id)
@@ -171,15 +166,10 @@ class Workspace:
         self.slack.set_view_state(view_id, values)
         view["state"] = {"values": values}
         payload = {
-            "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-            "user": _user_json(user),
-            "api_app_id": APP_ID,
-            "token": VERIFICATION_TOKEN,
+            **_interaction("view_submission", user),
             "trigger_id": self._trigger(user),
             "view": view,
             "response_urls": [],
-            "is_enterprise_install": False,
         }
         answer = await self._send(urlencode({"payload": json.dumps(payload)}))
         return self._after_submission(answer, view_id=view_id, user=user)
@@ -190,15 +180,7 @@ class Workspace:
             return Answer(404, {"error": "no such view"})
         answer = Answer(200)
         if view.get("notify_on_close"):
-            payload = {
-                "type": "view_closed",
-                "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
-                "user": _user_json(user),
-                "api_app_id": APP_ID,
-                "token": VERIFICATION_TOKEN,
-                "view": view,
-                "is_cleared": False,
-            }
+            payload = {**_interaction("view_closed", user), "view": view, "is_cleared": False}
             answer = await self._send(urlencode({"payload": json.dumps(payload)}))
         self.slack.close_view(view_id)
         return answer
@@ -267,6 +249,18 @@ def _user_name(user: str) -> str:
 
 def _channel_name(channel: str) -> str:
     return next((c.name for c in CHANNELS if c.id == channel), channel)
+
+
+def _interaction(kind: str, user: str) -> dict[str, Any]:
+    """What every interaction payload of ``user`` carries."""
+    return {
+        "type": kind,
+        "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+        "user": _user_json(user),
+        "api_app_id": APP_ID,
+        "token": VERIFICATION_TOKEN,
+        "is_enterprise_install": False,
+    }
 
 
 def _user_json(user: str) -> dict[str, str]:

@@ -16,19 +16,16 @@ import httpx
 import pytest
 
 from tests.support.process import BotProcess
+from tests.support.sandbox import running_sandbox
 
 ALICE, BOB = "U0SANDBOX1", "U0SANDBOX2"
 TRAINING = "C0SANDBOX1"
-FAST = {"SANDBOX_SPEED": "10", "POLL_INTERVAL_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[BotProcess]:
-    bot = BotProcess(dict(FAST)).start(timeout=60)
-    try:
+    with running_sandbox() as bot:
         yield bot
-    finally:
-        bot.stop()
 
 
 def state(bot: BotProcess, user: str = ALICE) -> dict[str, Any]:

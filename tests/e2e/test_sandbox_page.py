@@ -17,18 +17,15 @@ import pytest
 
 from tests.support.browser import browser, wait_for  # noqa: F401 - the fixture
 from tests.support.process import BotProcess
+from tests.support.sandbox import running_sandbox
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-FAST = {"SANDBOX_SPEED": "10", "POLL_INTERVAL_SECONDS": "0.5"}
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[BotProcess]:
-    bot = BotProcess(dict(FAST)).start(timeout=60)
-    try:
+    with running_sandbox() as bot:
         yield bot
-    finally:
-        bot.stop()
 
 
 @pytest.fixture
