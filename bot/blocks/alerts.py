@@ -23,6 +23,7 @@ from bot.blocks.base import (
     code_sections,
     dicts,
     duration,
+    escape,
     log_text,
     run_ref,
     titled,
@@ -36,10 +37,10 @@ PENDING_HINT = (
 
 
 def transition_text(run: Run, previous: str | None, label: str) -> str:
-    was = f" (was {previous})" if previous else ""
-    text = f"{STATUS_EMOJI[run.lifecycle]} {label} `{run.id}` is now *{run.status}*{was}"
+    was = f" (was {escape(previous)})" if previous else ""
+    text = f"{STATUS_EMOJI[run.lifecycle]} {label} `{run.id}` is now *{escape(run.status)}*{was}"
     if run.status_message:
-        text += f"\n> {clip(run.status_message, 500)}"
+        text += f"\n> {escape(clip(run.status_message, 500))}"
     return text
 
 
@@ -60,10 +61,10 @@ def alert_blocks(
 ) -> Blocks:
     """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast."""
     if kind == "dead":
-        head = f":rotating_light: *{label} run `{run.id}` is {run.status}*{titled(run)}"
+        head = f":rotating_light: *{label} run `{run.id}` is {escape(run.status)}*{titled(run)}"
     else:
         head = (
-            f":hourglass: *{label} run `{run.id}` has been {run.status} for "
+            f":hourglass: *{label} run `{run.id}` has been {escape(run.status)} for "
             f"{duration(waited_seconds or 0)}*{titled(run)}\n{PENDING_HINT}"
         )
     parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
@@ -71,7 +72,7 @@ def alert_blocks(
         parts.append(
             SectionBlock(
                 text=MarkdownTextObject(
-                    text=clip(f"*Status message*\n> {run.status_message}", 3000)
+                    text=clip(f"*Status message*\n> {escape(run.status_message)}", 3000)
                 )
             )
         )
@@ -83,7 +84,7 @@ def alert_blocks(
             ContextBlock(
                 elements=[
                     MarkdownTextObject(
-                        text=clip(f"Logs could not be fetched: {logs_problem}", 3000)
+                        text=clip(f"Logs could not be fetched: {escape(logs_problem)}", 3000)
                     )
                 ]
             )

@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.commands import AI_CORE_ID, BRIA_MODEL_ID, BRIA_SCOPE
 from bot.providers.base import Action, Lifecycle, LogEntry, Run
 
 SECTION_LIMIT = 3000
@@ -88,8 +89,19 @@ def run_ref(run: Run) -> str:
 
 
 def parse_run_ref(value: str) -> tuple[str, str, str]:
+    """A button's run, checked as strictly as a typed command: a value is Slack's to carry
+    and anyone's to tamper with, and its parts go into URL paths and headers."""
     data = json.loads(value)
-    return str(data["p"]), str(data["s"]), str(data["r"])
+    provider, scope, run_id = str(data["p"]), str(data["s"]), str(data["r"])
+    if provider == "aicore":
+        valid = bool(AI_CORE_ID.fullmatch(scope) and AI_CORE_ID.fullmatch(run_id))
+    elif provider == "bria":
+        valid = scope == BRIA_SCOPE and bool(BRIA_MODEL_ID.fullmatch(run_id))
+    else:
+        valid = False
+    if not valid:
+        raise ValueError("not a run this bot drew")
+    return provider, scope, run_id
 
 
 def slack_date(moment: datetime | None) -> str:
@@ -99,8 +111,17 @@ def slack_date(moment: datetime | None) -> str:
     return f"<!date^{epoch}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='seconds')}>"
 
 
+def escape(text: str) -> str:
+    """Provider text as mrkdwn shows it literally: Slack's three escapes.
+
+    A run named ``<!channel>`` must not ping the channel from a broadcast alert, nor a
+    ``<https://evil|docs>`` in a status message become a link.
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def status_word(run: Run) -> str:
-    return f"{STATUS_EMOJI[run.lifecycle]} *{run.status}*"
+    return f"{STATUS_EMOJI[run.lifecycle]} *{escape(run.status)}*"
 
 
 def fallback_text(run: Run, label: str) -> str:
@@ -112,9 +133,10 @@ def clip(text: str, limit: int) -> str:
 
 
 def target_text(run: Run) -> str:
-    if run.title and run.target_id:
-        return f"{run.title} (`{run.target_id}`)"
-    return f"`{run.target_id}`" if run.target_id else (run.title or "—")
+    title, target = escape(run.title or ""), escape(run.target_id or "")
+    if title and target:
+        return f"{title} (`{target}`)"
+    return f"`{target}`" if target else (title or "—")
 
 
 def danger_button(
@@ -137,7 +159,7 @@ def text_blocks(text: str) -> Blocks:
 
 
 def titled(run: Run) -> str:
-    return f" · {run.title}" if run.title else ""
+    return f" · {escape(run.title)}" if run.title else ""
 
 
 def log_text(entries: Sequence[LogEntry], budget: int = LOG_BUDGET) -> str:
@@ -146,7 +168,7 @@ def log_text(entries: Sequence[LogEntry], budget: int = LOG_BUDGET) -> str:
     used = 0
     for entry in reversed(entries):
         stamp = entry.timestamp.strftime("%H:%M:%S ") if entry.timestamp else ""
-        line = clip(f"{stamp}{entry.message}".replace("```", "'''"), 500)
+        line = escape(clip(f"{stamp}{entry.message}".replace("```", "'''"), 500))
         if used + len(line) + 1 > budget:
             break
         kept.append(line)

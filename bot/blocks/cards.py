@@ -21,6 +21,7 @@ from bot.blocks.base import (
     clip,
     danger_button,
     dicts,
+    escape,
     run_ref,
     slack_date,
     status_word,
@@ -44,7 +45,7 @@ def run_card(
         title = f":wastebasket: *DELETED*  ·  {label} `{run.id}`"
     fields = [
         MarkdownTextObject(text=f"*{style.target_word}*\n{target_text(run)}"),
-        MarkdownTextObject(text=f"*{style.scenario_word}*\n{run.scenario or '—'}"),
+        MarkdownTextObject(text=f"*{style.scenario_word}*\n{escape(run.scenario or '—')}"),
         MarkdownTextObject(text=f"*{style.scope_word}*\n`{run.scope}`"),
         MarkdownTextObject(text=f"*Started by*\n{f'<@{started_by}>' if started_by else '—'}"),
         MarkdownTextObject(text=f"*Created*\n{slack_date(run.created_at)}"),
@@ -53,13 +54,15 @@ def run_card(
     if run.completed_at is not None:
         fields.append(MarkdownTextObject(text=f"*Finished*\n{slack_date(run.completed_at)}"))
     for name, value in run.details[: 10 - len(fields)]:
-        fields.append(MarkdownTextObject(text=clip(f"*{name}*\n{value}", 2000)))
+        fields.append(MarkdownTextObject(text=clip(f"*{name}*\n{escape(value)}", 2000)))
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=title), fields=fields[:10]),
     ]
     if run.status_message:
         blocks.append(
-            SectionBlock(text=MarkdownTextObject(text=clip(f"> {run.status_message}", 3000)))
+            SectionBlock(
+                text=MarkdownTextObject(text=clip(f"> {escape(run.status_message)}", 3000))
+            )
         )
     if note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(note, 3000))]))

@@ -21,6 +21,7 @@ from bot.blocks.base import (
     Style,
     danger_button,
     dicts,
+    escape,
     run_ref,
     sections,
     titled,
@@ -42,7 +43,7 @@ def refusal_reason(run: Run, action: Action, style: Style) -> str:
 
 def refusal_text(run: Run, action: Action, style: Style) -> str:
     reason = refusal_reason(run, action, style)
-    return f"{style.label} `{run.id}` is *{run.status}*: {reason}. Nothing was changed."
+    return f"{style.label} `{run.id}` is *{escape(run.status)}*: {reason}. Nothing was changed."
 
 
 def stop_then_delete_offer(run: Run, style: Style) -> Blocks:
@@ -78,7 +79,7 @@ def confirmation_blocks(
 ) -> Blocks:
     verb = "Stop" if action == "stop" else "Delete"
     lines = [f"*{verb} {len(eligible)} {label} run{'s' if len(eligible) != 1 else ''}?*"]
-    lines += [f"• `{run.id}` {run.status}{titled(run)}" for run in eligible[:40]]
+    lines += [f"• `{run.id}` {escape(run.status)}{titled(run)}" for run in eligible[:40]]
     if len(eligible) > 40:
         lines.append(f"• …and {len(eligible) - 40} more")
     blocks: list[Block] = sections(lines)
@@ -119,12 +120,12 @@ def left_alone(
     lines = []
     if ineligible:
         lines.append("*Left alone (their status does not allow it):*")
-        lines += [f"• `{run.id}` {run.status}: {why}" for run, why in ineligible[:30]]
+        lines += [f"• `{run.id}` {escape(run.status)}: {why}" for run, why in ineligible[:30]]
         if len(ineligible) > 30:
             lines.append(f"• …and {len(ineligible) - 30} more")
     if missing:
         lines.append("*Not found or not readable:*")
-        lines += [f"• `{run_id}`: {why}" for run_id, why in missing[:30]]
+        lines += [f"• `{run_id}`: {escape(why)}" for run_id, why in missing[:30]]
         if len(missing) > 30:
             lines.append(f"• …and {len(missing) - 30} more")
     if folded:
@@ -149,16 +150,16 @@ def outcome_blocks(
         f"*<@{user_id}> asked to {verb} {len(outcomes)} {label} run"
         f"{'s' if len(outcomes) != 1 else ''}: {len(done)} accepted, {len(failed)} refused.*"
     ]
-    lines += [f"• :white_check_mark: `{o.run_id}`: {o.message}" for o in done[:40]]
+    lines += [f"• :white_check_mark: `{o.run_id}`: {escape(o.message)}" for o in done[:40]]
     for o in failed[:40]:
         extra = "".join(
             part
             for part in (
-                f" (code {o.code})" if o.code else "",
-                f" requestId `{o.request_id}`" if o.request_id else "",
+                f" (code {escape(o.code)})" if o.code else "",
+                f" requestId `{escape(o.request_id)}`" if o.request_id else "",
             )
         )
-        lines.append(f"• :x: `{o.run_id}`: {o.message}{extra}")
+        lines.append(f"• :x: `{o.run_id}`: {escape(o.message)}{extra}")
     hidden = max(0, len(done) - 40) + max(0, len(failed) - 40)
     if hidden:
         lines.append(f"• …and {hidden} more")

@@ -19,6 +19,7 @@ from bot.blocks.base import (
     clip,
     code_sections,
     dicts,
+    escape,
     log_text,
     slack_date,
     target_text,
@@ -63,11 +64,11 @@ def list_blocks(
     heading = f"*{len(runs)} {label} runs* in `{scope}`" + (
         f" with status {status}" if status else ""
     )
-    summary = "  ".join(f"{word}: *{n}*" for word, n in sorted(counts.items())) or "none"
+    summary = "  ".join(f"{escape(word)}: *{n}*" for word, n in sorted(counts.items())) or "none"
     recent = sorted(runs, key=lambda r: (r.created_at is None, r.created_at), reverse=True)
     recent = [r for r in recent if r.created_at is not None][:limit] or list(runs[:limit])
     lines = [
-        f"{STATUS_EMOJI[r.lifecycle]} `{r.id}` *{r.status}* {target_text(r)} · "
+        f"{STATUS_EMOJI[r.lifecycle]} `{r.id}` *{escape(r.status)}* {target_text(r)} · "
         f"{slack_date(r.created_at)}"
         for r in recent
     ]
@@ -88,7 +89,7 @@ def list_blocks(
 def logs_blocks(
     run: Run, entries: Sequence[LogEntry], *, label: str, requested: int, link: str | None = None
 ) -> Blocks:
-    head = f"*Last {len(entries)} log lines* of {label} `{run.id}` ({run.status})"
+    head = f"*Last {len(entries)} log lines* of {label} `{run.id}` ({escape(run.status)})"
     if len(entries) < requested:
         head += f" — {requested} asked, that is all there is"
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=head))]

@@ -8,6 +8,7 @@ assertions are about what a channel sees after each step, with no sleeps.
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from sqlalchemy import select, update
@@ -423,3 +424,27 @@ async def test_ordinary_training_runs_get_no_results_summary(world: World) -> No
     await world.step(60)
     assert not [m for m in world.thread(card_ts) if "optimization" in m.text]
     assert world.sim.calls("GET", "/lm/metrics") == []
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"p": "aicore", "s": "default", "r": "ab"},
+        {"p": "aicore", "s": "default", "r": "exec:id"},
+        {"p": "aicore", "s": "default", "r": "日本語日本語"},
+        {"p": "aicore", "s": "../lm/meta", "r": "e0001abc"},
+        {"p": "aicore", "s": "default\r\nX-Evil: 1", "r": "e0001abc"},
+        {"p": "bria", "s": "bria", "r": "12; drop"},
+        {"p": "nobody", "s": "default", "r": "e0001abc"},
+    ],
+)
+async def test_a_tampered_button_value_is_refused_without_a_provider_call(
+    world: World, tampered: dict[str, str]
+) -> None:
+    world.sim.requests.clear()
+    value = json.dumps(tampered)
+    for action in ("run_stop", "run_delete", "run_refresh"):
+        await world.slack.click(action, value)
+        answer = flatten((await world.slack.replies())[0])
+        assert "older version of the bot" in answer, answer
+    assert [r.path for r in world.sim.requests] == []

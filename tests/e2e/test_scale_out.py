@@ -37,6 +37,10 @@ def simulator(*, pending: float, running: float) -> AICoreSimulator:
     )
     for group in GROUPS:
         sim.add_configuration("cfg-train", name="train", resource_group=group)
+        # Runs started outside Slack use a configuration of their own: a start whose fate is
+        # unknown is looked up by configuration and time, and AI Core has no idempotency key
+        # to tell an outside run of the same configuration from ours (see the README).
+        sim.add_configuration("cfg-outside", name="outside", resource_group=group)
     return sim
 
 
@@ -80,7 +84,7 @@ def run_chaos(
     next_kill = time.monotonic() + kill_every
     for n, group in enumerate(plan):
         if n % 2:
-            run_ids[group].append(world.start_outside("cfg-train", resource_group=group))
+            run_ids[group].append(world.start_outside("cfg-outside", resource_group=group))
         else:
             status, url = world.command(f"start cfg-train rg={group}", channel=channel_of(group))
             assert status == 200

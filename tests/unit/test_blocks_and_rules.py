@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -221,3 +222,46 @@ def test_bria_parser() -> None:
     assert parse_bria("list failed").status == "Failed"
     with pytest.raises(InputError, match="takes no options"):
         parse_bria("stop 42 steps=3")
+
+
+HOSTILE = "<!channel> & <https://evil.example|the docs> <@U0BOSS>"
+
+
+def test_provider_text_is_shown_literally_never_read_as_mrkdwn_controls() -> None:
+    hostile = dataclasses.replace(
+        run("DEAD"),
+        title=HOSTILE,
+        status_message=HOSTILE,
+        scenario=HOSTILE,
+        details=(("Model", HOSTILE),),
+    )
+    drawn = json.dumps(
+        [
+            blocks.run_card(hostile, style=AICORE.style),
+            blocks.alert_blocks(
+                hostile,
+                label="AI Core",
+                kind="dead",
+                entries=[LogEntry(None, HOSTILE)],
+                logs_problem=HOSTILE,
+            ),
+            blocks.transition_text(hostile, "RUNNING", "AI Core"),
+            blocks.confirmation_blocks(
+                action="delete",
+                label="AI Core",
+                eligible=[hostile],
+                ineligible=[],
+                missing=[("e0009zzz", HOSTILE)],
+                token="t",
+            ),
+            blocks.outcome_blocks(
+                action="delete",
+                label="AI Core",
+                user_id="U1",
+                outcomes=[Outcome("e0001abc", False, HOSTILE, code="<x>", request_id="<y>")],
+            ),
+            blocks.list_blocks([hostile], label="AI Core", scope="default", status=None),
+        ]
+    )
+    assert "<!channel>" not in drawn and "<https://evil" not in drawn and "<@U0BOSS>" not in drawn
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|the docs&gt;" in drawn
