@@ -173,12 +173,7 @@ class Store:
     ) -> bool:
         statement = (
             update(Follow)
-            .where(
-                Follow.provider == provider,
-                Follow.scope == scope,
-                Follow.run_id == run_id,
-                Follow.channel == channel,
-            )
+            .where(*_one_follow(provider, scope, run_id, channel))
             # The version moves: a poll cycle that read the follow before the mark was set
             # cannot store its verdict (and finish the follow) over it.
             .values(
@@ -196,12 +191,7 @@ class Store:
     ) -> None:
         statement = (
             update(Follow)
-            .where(
-                Follow.provider == provider,
-                Follow.scope == scope,
-                Follow.run_id == run_id,
-                Follow.channel == channel,
-            )
+            .where(*_one_follow(provider, scope, run_id, channel))
             .values(
                 delete_when_stopped_by=None, updated_at=self.clock(), version=Follow.version + 1
             )
@@ -346,3 +336,13 @@ class Store:
     async def peek_pending_action(self, token: str) -> PendingAction | None:
         async with self.db.read() as session:
             return await session.get(PendingAction, token)
+
+
+def _one_follow(provider: str, scope: str, run_id: str, channel: str) -> tuple[Any, ...]:
+    """The conditions naming one channel's follow of one run."""
+    return (
+        Follow.provider == provider,
+        Follow.scope == scope,
+        Follow.run_id == run_id,
+        Follow.channel == channel,
+    )
