@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 
 from bot.providers.aicore.simulator import AICoreSimulator, SystemClock
+from bot.service import START_SETTLE_SECONDS
 from tests.support.bolt import flatten
 from tests.support.deployment import Deployment, deployment
 
@@ -96,9 +97,15 @@ def run_chaos(
             next_kill = time.monotonic() + kill_every
         time.sleep(0.15)
     for group, url in commands:  # each acknowledged start was done, and told once
-        world.fake.wait_for_sync(lambda u=url: bool(world.fake.responses_for(u)), timeout=90)
+        # A start killed between its checkpoint and its POST waits out the settle window
+        # before it may say that nothing was started.
+        world.fake.wait_for_sync(
+            lambda u=url: bool(world.fake.responses_for(u)), timeout=START_SETTLE_SECONDS + 60
+        )
         answers = world.visible_answers(url)
         started = [a for a in answers if "Started execution" in a]
+        if not started and any("nothing was started" in a for a in answers):
+            continue  # its POST never went out, and the user was told so
         assert len(started) == 1, answers
         run_ids[group].append(re.search(r"`(\w+)`", started[0]).group(1))  # type: ignore[union-attr]
     return run_ids
@@ -115,7 +122,7 @@ def settle_and_count(world: Deployment, run_ids: dict[str, list[str]]) -> int:
         timeout=120,
     )
     world.wait_until_settled(timeout=180)
-    assert len(every_run) == len(GROUPS) * RUNS_PER_GROUP
+    assert len(set(every_run)) == len(every_run)  # no run claimed by two starts
     assert len(world.sim.calls("POST", "/lm/executions")) == len(every_run)  # none twice
     left = world.pending()
     assert left["failed_outbox"] == 0 and left["failed_jobs"] == 0, left
