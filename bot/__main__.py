@@ -23,7 +23,7 @@ from typing import Any
 
 import uvicorn
 
-from bot.app import Components, build, check_providers
+from bot.app import Components, build, check_policy, check_providers
 from bot.errors import ConfigError
 from bot.logging_setup import configure_logging
 from bot.sandbox import wiring
@@ -88,6 +88,8 @@ async def _serve(settings: Settings, role: str, components: Components, *, child
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     watch = asyncio.create_task(_watch_parent(stop)) if child else None
+    # The policy's user groups, read now: every role checks rights (clicks run on workers).
+    warming = asyncio.create_task(components.deps.guard.warm())
     slack_endpoint = role in ("all", "web")
     # A worker started by `python -m bot` leaves the port to its sibling, the web process.
     server, web = (
@@ -122,6 +124,10 @@ async def _serve(settings: Settings, role: str, components: Components, *, child
             await web
         if watch is not None:
             watch.cancel()
+        warming.cancel()
+        (warmed,) = await asyncio.gather(warming, return_exceptions=True)
+        if isinstance(warmed, Exception):
+            log.error("reading the policy's user groups failed", exc_info=warmed)
 
 
 async def _start_web(
@@ -160,10 +166,12 @@ async def _start_web(
 
 
 async def _connect_socket_mode(settings: Settings, components: Components) -> Any:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from bot.socket_mode import ScreenedSocketModeHandler
 
     assert settings.slack_app_token is not None
-    handler = AsyncSocketModeHandler(components.bolt, settings.slack_app_token.get_secret_value())
+    handler = ScreenedSocketModeHandler(
+        components.bolt, settings.slack_app_token.get_secret_value()
+    )
     await handler.connect_async()  # type: ignore[no-untyped-call]
     log.info("connected to Slack in Socket Mode")
     return handler
@@ -211,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif not args.child:
             os.environ.pop(wiring.SANDBOX_ENV, None)  # real credentials: no sandbox, ever
         check_providers(settings)
+        if not args.child:
+            check_policy(settings)
         if args.role == "all" and not args.one_process and not args.child:
             return Supervisor().run()
         asyncio.run(serve(settings, args.role, child=args.child))

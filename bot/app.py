@@ -6,19 +6,26 @@ and closes them on shutdown. The same components serve every role; a role uses i
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import httpx
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access.guard import OPEN_WARNING, Guard, open_guard
+from bot.access.policy import load_policy
+from bot.access.usergroups import UserGroups
+from bot.audit import Audit
 from bot.deps import Deps
 from bot.errors import ConfigError
 from bot.followups import finish_stop_then_delete
@@ -42,6 +49,10 @@ from bot.supervise import Health
 
 log = logging.getLogger(__name__)
 
+LISTENER_FAILED = (
+    ":boom: Something went wrong on the bot's side, so nothing was done; it has been logged "
+    "for the operators."
+)
 SLACK_TIMEOUT_SECONDS = 15
 DELIVERY_SLACK_TIMEOUT_SECONDS = 10  # see bot.delivery.IN_FLIGHT_GRACE_SECONDS
 
@@ -153,13 +164,34 @@ def build_bolt(settings: Settings, slack: AsyncWebClient) -> AsyncApp:
     )
 
     @app.error
-    async def on_unexpected_error(error: Exception, body: dict[str, Any]) -> None:
-        # Our own errors were answered by the listener; this is a bug: keep the traceback.
+    async def on_unexpected_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        # Our own errors were answered by the listener; this is a bug: keep the traceback,
+        # and answer Slack (a 500 would make it retry, and the user see a generic failure).
         log.error(
             "listener failed on a %s request", body.get("type") or "slash command", exc_info=error
         )
+        if "command" in body:
+            answer = {"response_type": "ephemeral", "text": LISTENER_FAILED}
+            return BoltResponse(
+                status=200, body=json.dumps(answer), headers={"content-type": "application/json"}
+            )
+        return BoltResponse(status=200, body="")
 
     return app
+
+
+def build_guard(settings: Settings, slack: AsyncWebClient) -> Guard:
+    """The access policy's guard; a malformed ``ACCESS_POLICY`` stops start-up here."""
+    return open_guard(settings.access_policy, UserGroups(slack))
+
+
+def check_policy(settings: Settings) -> None:
+    """At start-up, before any process is spawned: a malformed policy stops it (one line
+    naming the file, the line and the problem); no policy at all is worth a warning."""
+    if settings.access_policy:
+        load_policy(Path(settings.access_policy))
+    else:
+        log.warning(OPEN_WARNING)
 
 
 async def build(
@@ -188,9 +220,19 @@ async def build(
             public_url=settings.public_url,
             key=derive_key(settings.slack_signing_secret.get_secret_value()),
         )
-    service = Service(providers=providers, store=store, slack=slack, log_links=log_links)
+    audit = Audit(db, clock=store.clock)
+    service = Service(
+        providers=providers, store=store, slack=slack, audit=audit, log_links=log_links
+    )
     jobs = JobQueue(db, process_id)
-    deps = Deps(settings=settings, service=service, store=store, jobs=jobs)
+    deps = Deps(
+        settings=settings,
+        service=service,
+        store=store,
+        jobs=jobs,
+        guard=build_guard(settings, slack),
+        audit=audit,
+    )
     bolt = build_bolt(settings, slack)
     register_all(bolt, deps)
     functions = job_functions(deps)

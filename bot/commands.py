@@ -35,6 +35,7 @@ AICORE_SUBCOMMANDS: dict[str, frozenset[str]] = {
     "subscribe": frozenset({"scenario", "only"}),
     "unsubscribe": frozenset(),
     "subscriptions": frozenset(),
+    "audit": frozenset(),
 }
 
 
@@ -204,6 +205,13 @@ def _subscribe(name: str, args: list[str], options: dict[str, str], rg: str) -> 
     return Command(name, resource_group=rg, scenario=scenario, only=only)
 
 
+def _audit(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    if len(args) > 1:
+        raise InputError("`/aicore audit` takes at most one execution ID: `/aicore audit [<id>]`.")
+    ids = (check_id(args[0]),) if args else ()
+    return Command(name, ids=ids, resource_group=rg)
+
+
 _AICORE_PARSERS = {
     "help": _no_args,
     "start": _one_id,
@@ -216,6 +224,7 @@ _AICORE_PARSERS = {
     "subscribe": _subscribe,
     "unsubscribe": _no_args,
     "subscriptions": _no_args,
+    "audit": _audit,
 }
 
 
@@ -235,7 +244,7 @@ def _clip(value: str, limit: int = 80) -> str:
 
 BRIA_SCOPE = "bria"
 BRIA_MODEL_ID = re.compile(r"^\d{1,18}$")
-BRIA_SUBCOMMANDS = ("help", "train", "stop", "delete", "status", "list")
+BRIA_SUBCOMMANDS = ("help", "train", "stop", "delete", "status", "list", "audit")
 
 
 def parse_bria(text: str) -> Command:
@@ -255,6 +264,11 @@ def parse_bria(text: str) -> Command:
     if name == "help":
         _no_args(name, args, options, BRIA_SCOPE)  # refuses stray arguments
         return Command("help", provider="bria", resource_group=BRIA_SCOPE)
+    if name == "audit":
+        if len(args) > 1:
+            raise InputError("`/bria audit` takes at most one model ID: `/bria audit [<modelId>]`.")
+        model = (_bria_id(args[0]),) if args else ()
+        return Command("audit", provider="bria", resource_group=BRIA_SCOPE, ids=model)
     if name == "list":
         status = _bria_status(args)
         return Command("list", provider="bria", resource_group=BRIA_SCOPE, status=status)

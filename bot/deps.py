@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.access.guard import Guard
+from bot.audit import Audit
 from bot.jobs import JobQueue
 from bot.service import Service
 from bot.settings import Settings
@@ -16,3 +18,5 @@ class Deps:
     service: Service
     store: Store
     jobs: JobQueue
+    guard: Guard
+    audit: Audit

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from bot import blocks, cards
+from bot.audit import Actor, Result
 from bot.deps import Deps
 from bot.errors import NotFoundError, ProviderError, ProviderUnavailable
 from bot.jobs import RetryLater
@@ -41,6 +42,15 @@ async def finish_stop_then_delete(deps: Deps, job: JobContext) -> None:
         await job.checkpoint(deleted=ok, detail=detail)
     ok = bool(job.progress["deleted"])
     asker = follow.delete_when_stopped_by
+    await deps.audit.note(
+        Actor(user=asker, channel=follow.channel, cause=f"job{job.job.id}"),
+        "delete",
+        follow.provider,
+        follow.scope,
+        Result.DONE if ok else Result.FAILED,
+        target=follow.run_id,
+        detail=None if ok else str(job.progress.get("detail")),
+    )
     label = provider.label
     text = (
         f":wastebasket: Deleted {label} `{follow.run_id}` as <@{asker}> asked, "

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, cards
+from bot.audit import Actor, Audit, Result
 from bot.errors import InputError, NotFoundError, ProviderError, ProviderUnavailable
 from bot.jobs import RetryLater
 from bot.loglinks import LogLinks
@@ -73,11 +74,13 @@ class Service:
         providers: Mapping[str, Provider],
         store: Store,
         slack: AsyncWebClient,
+        audit: Audit,
         log_links: LogLinks | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.store = store
         self.slack = slack
+        self.audit = audit
         self.log_links = log_links
 
     def log_link(self, run: Run) -> str | None:
@@ -246,13 +249,31 @@ class Service:
         whose run was adopted that way takes the one left over.
         """
         provider = self.provider(provider_name)
-        run = await self._started_before(provider, scope, target, ledger)
-        if run is None:
-            posting_at = await ledger.checkpoint(stamp="posting_at")
-            run = await provider.start(scope, target, params)
-            if not await ledger.claim_run(_run_key(run), run.id):
-                run = await self._adopt(provider, scope, target, posting_at, ledger)
-            log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
+        actor = Actor(user=user, channel=channel, cause=cause)
+        what = f"configuration {target}" if provider_name == "aicore" else f"model {target}"
+        try:
+            run = await self._started_before(provider, scope, target, ledger)
+            if run is None:
+                posting_at = await ledger.checkpoint(stamp="posting_at")
+                run = await provider.start(scope, target, params)
+                if not await ledger.claim_run(_run_key(run), run.id):
+                    run = await self._adopt(provider, scope, target, posting_at, ledger)
+                log.info("user %s started %s %s in %s", user, provider.name, run.id, scope)
+        except ProviderError as exc:
+            await self.audit.note(
+                actor,
+                "start",
+                provider_name,
+                scope,
+                Result.FAILED,
+                target=target,
+                request_id=exc.request_id,
+                detail=f"{what}: {exc.message}",
+            )
+            raise
+        await self.audit.note(
+            actor, "start", provider_name, scope, Result.DONE, target=run.id, detail=what
+        )
         return await self.follow_run(
             run,
             channel=channel,
@@ -335,14 +356,48 @@ class Service:
         return result
 
     async def act(
-        self, provider_name: str, scope: str, run_ids: Sequence[str], action: Action
+        self,
+        provider_name: str,
+        scope: str,
+        run_ids: Sequence[str],
+        action: Action,
+        *,
+        actor: Actor,
     ) -> list[Outcome]:
+        """Stop or delete ``run_ids``; each outcome goes into the audit trail."""
         provider = self.provider(provider_name)
         if not run_ids:
             return []
-        if action == "stop":
-            return await provider.stop(scope, run_ids)
-        return await provider.delete(scope, run_ids)
+        try:
+            if action == "stop":
+                outcomes = await provider.stop(scope, run_ids)
+            else:
+                outcomes = await provider.delete(scope, run_ids)
+        except ProviderError as exc:
+            for run_id in run_ids:
+                await self.audit.note(
+                    actor,
+                    action,
+                    provider_name,
+                    scope,
+                    Result.FAILED,
+                    target=run_id,
+                    request_id=exc.request_id,
+                    detail=exc.message,
+                )
+            raise
+        for outcome in outcomes:
+            await self.audit.note(
+                actor,
+                action,
+                provider_name,
+                scope,
+                Result.DONE if outcome.ok else Result.FAILED,
+                target=outcome.run_id,
+                request_id=outcome.request_id,
+                detail=None if outcome.ok else outcome.message,
+            )
+        return outcomes
 
     async def list_runs(self, provider_name: str, scope: str, status: str | None) -> list[Run]:
         return await self.provider(provider_name).list_runs(scope, status=status)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     bria_api_token: SecretStr | None = None
     bria_base_url: str = "https://engine.prod.bria-api.com/v1"
 
+    access_policy: str | None = None
+    audit_retention_days: int = Field(default=365, ge=1)
+
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
 
     @field_validator("log_level", mode="before")

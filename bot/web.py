@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot import inbound
 from bot.app import Components
 from bot.logpage import log_page_route
 from bot.metrics import registry_for_scrape
@@ -30,11 +33,6 @@ def build_web(
 ) -> Starlette:
     """``slack_endpoint``: serve ``/slack/events``. It is never served without a signing
     secret: Socket Mode without one takes no HTTP requests from Slack at all."""
-    slack_handler = AsyncSlackRequestHandler(components.bolt)
-
-    async def slack_events(request: Request) -> Response:
-        # Bolt verifies the signature and timestamp before any listener runs (401 otherwise).
-        return await slack_handler.handle(request)
 
     async def healthz(_request: Request) -> Response:
         states = await _states(components)
@@ -57,9 +55,39 @@ def build_web(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    if slack_endpoint and components.settings.slack_signing_secret is not None:
-        routes.append(Route("/slack/events", slack_events, methods=["POST"]))
+    secret = components.settings.slack_signing_secret
+    if slack_endpoint and secret is not None:
+        verifier = SignatureVerifier(secret.get_secret_value())
+        routes.append(Route("/slack/events", _slack_events(components, verifier), methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _slack_events(
+    components: Components, verifier: SignatureVerifier
+) -> Callable[[Request], Awaitable[Response]]:
+    async def slack_events(request: Request) -> Response:
+        # Bolt's parsing and listener matching raise on a body of the wrong shape (HTTP 500):
+        # such bodies are refused first. Nothing but its size is looked at before the
+        # signature: an oversized body is not read, so it cannot be verified either.
+        body = await inbound.read_capped(
+            request.stream(), declared_length=request.headers.get("content-length")
+        )
+        if body is None:
+            return _refused(inbound.TOO_LARGE)
+        refusal = inbound.screen(body, request.headers.items(), verifier)
+        if refusal is not None:
+            return _refused(refusal)
+        # Bolt verifies the signature again (401 otherwise) and parses these same bytes.
+        bolt_request = inbound.repaired(to_async_bolt_request(request, body))
+        return to_starlette_response(await components.bolt.async_dispatch(bolt_request))
+
+    return slack_events
+
+
+def _refused(refusal: inbound.Refusal) -> Response:
+    # The reason names a field at most; the body itself stays out of the log.
+    log.info("refused a request to /slack/events (%s): %s", refusal.status, refusal.reason)
+    return PlainTextResponse(refusal.reason, status_code=refusal.status)
 
 
 async def _states(components: Components) -> dict[str, Any]:

@@ -128,11 +128,15 @@ class Worker:
         try:
             pruned = await self.components.jobs.prune()
             await self.components.registry.forget_the_dead()
+            retention = self.components.settings.audit_retention_days
+            audited = await self.components.deps.audit.prune(retention)
         except SQLAlchemyError:
             log.warning("pruning finished jobs failed; trying again later", exc_info=True)
             return
         if pruned:
             log.info("pruned %d finished jobs", pruned)
+        if audited:
+            log.info("pruned %d audit entries older than %d days", audited, retention)
 
     async def stop(self) -> None:
         """Hand everything unfinished back within a few seconds."""

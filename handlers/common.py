@@ -52,14 +52,22 @@ async def record_then_ack(
     *,
     ack_text: str | None = None,
     busy_text: str | None = None,
+    modal_block: str | None = None,
 ) -> None:
-    """Record ``job``, then acknowledge: no acknowledged request can be forgotten."""
+    """Record ``job``, then acknowledge: no acknowledged request can be forgotten.
+
+    ``modal_block``: the request is a modal's submission, whose answer is field errors (a
+    message there would be refused by Slack); a failure to record is shown on that block.
+    """
     try:
         outcome = await deps.jobs.enqueue(job)
     except SQLAlchemyError as exc:
         cause = getattr(exc, "orig", None) or exc
         log.error("could not record a %s job: %s: %s", job.kind, type(exc).__name__, cause)
-        await ack(response_type="ephemeral", text=UNRECORDED)
+        if modal_block is not None:
+            await ack(response_action="errors", errors={modal_block: UNRECORDED})
+        else:
+            await ack(response_type="ephemeral", text=UNRECORDED)
         return
     if outcome == Enqueued.REPEATED:
         log.info("Slack sent %s again; it is already recorded", job.dedupe_key)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from bot.app import Components, build
@@ -27,6 +28,12 @@ from tests.support.servers import ServedApp
 
 BOT_TOKEN = "xoxb-test-token"
 PG_ENV = "TEST_DATABASE_URL"
+
+# Property tests keep no example database in the checkout (parallel runs, clean trees); their
+# case counts are set per test (tests.support.properties), larger under HYPOTHESIS_PROFILE=ci.
+hypothesis_settings.register_profile("default", database=None)
+hypothesis_settings.register_profile("ci", database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def postgres_url() -> str | None:

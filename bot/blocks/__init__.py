@@ -1,6 +1,7 @@
 """Pure Block Kit builders (slack_sdk models, which enforce Slack's limits on ``to_dict``),
 one module per thing they draw: :mod:`~bot.blocks.cards`, :mod:`~bot.blocks.confirmations`,
-:mod:`~bot.blocks.messages` (help, lists, logs and the Logs modal), :mod:`~bot.blocks.alerts`;
+:mod:`~bot.blocks.messages` (help, lists, logs and the Logs modal), :mod:`~bot.blocks.alerts`,
+:mod:`~bot.blocks.audit` and :mod:`~bot.blocks.modals` (modals with inputs);
 what they share is in :mod:`~bot.blocks.base`. This package re-exports them all.
 """
 
@@ -13,6 +14,7 @@ from bot.blocks.alerts import (
     digest_blocks,
     transition_text,
 )
+from bot.blocks.audit import audit_blocks, audit_line
 from bot.blocks.base import (
     ACTION_BULK_CANCEL,
     ACTION_BULK_CONFIRM,
@@ -63,23 +65,36 @@ from bot.blocks.messages import (
     logs_blocks,
     logs_modal,
 )
+from bot.blocks.modals import (
+    ACTION_PROTECTED_CONFIRM,
+    CALLBACK_PROTECTED,
+    TYPED_ACTION,
+    TYPED_BLOCK,
+    protected_modal,
+)
 
 __all__ = [
     "ACTION_BULK_CANCEL",
     "ACTION_BULK_CONFIRM",
     "ACTION_DELETE",
     "ACTION_LOGS",
+    "ACTION_PROTECTED_CONFIRM",
     "ACTION_REFRESH",
     "ACTION_STOP",
     "ACTION_STOP_THEN_DELETE",
+    "CALLBACK_PROTECTED",
     "LOG_BUDGET",
     "MESSAGE_BLOCK_LIMIT",
     "PENDING_HINT",
     "SECTION_LIMIT",
     "STATUS_EMOJI",
+    "TYPED_ACTION",
+    "TYPED_BLOCK",
     "Blocks",
     "Style",
     "alert_blocks",
+    "audit_blocks",
+    "audit_line",
     "card_buttons",
     "chunks",
     "clip",
@@ -100,6 +115,7 @@ __all__ = [
     "logs_modal",
     "outcome_blocks",
     "parse_run_ref",
+    "protected_modal",
     "refusal_reason",
     "refusal_text",
     "run_card",

@@ -35,7 +35,8 @@ def help_text(command: str, default_scope: str) -> str:
             "• `/bria train <modelId> [steps=N lr=X rank=N scheduler=NAME warmup=N checkpoint=N]` "
             "— start training (parameters only for models in `expert` mode)\n"
             "• `/bria stop <modelId>` · `/bria delete <modelId>` — with a confirmation\n"
-            "• `/bria status <modelId>` · `/bria list` — privately"
+            "• `/bria status <modelId>` · `/bria list` — privately\n"
+            "• `/bria audit [<modelId>]` — who did what, and when, privately"
         )
     return (
         "*/aicore* — SAP AI Core executions "
@@ -51,7 +52,9 @@ def help_text(command: str, default_scope: str) -> str:
         "• `/aicore subscribe [scenario=<id>] [only=DEAD,PENDING]` — follow every run of the "
         "resource group here\n"
         "• `/aicore unsubscribe` · `/aicore subscriptions`\n"
-        "Stop and delete of several runs ask you to confirm first; delete always does."
+        "• `/aicore audit [<executionId>]` — who did what, and when, privately\n"
+        "Stop and delete of several runs ask you to confirm first; delete always does. "
+        "What you may do is set by the workspace's access policy."
     )
 
 

@@ -166,6 +166,7 @@ class Fault:
     remaining: int
     retry_after: float | None
     delay: float
+    message: str | None = None  # the error message to answer with, instead of the usual one
 
     @property
     def headers(self) -> dict[str, str]:
@@ -204,13 +205,16 @@ class FaultQueue:
         times: int = 1,
         retry_after: float | None = None,
         delay: float = 0.0,
+        message: str | None = None,
     ) -> None:
         """Queue a fault for the next ``times`` matching requests (ValueError if invalid)."""
         if status != 0:
             HTTPStatus(status)  # raises ValueError for a code HTTP does not define
         if times < 1 or delay < 0:
             raise ValueError("times must be >= 1 and delay >= 0")
-        self._faults.append(Fault(status, method, path_prefix, times, retry_after, delay))
+        self._faults.append(
+            Fault(status, method, path_prefix, times, retry_after, delay, message=message)
+        )
 
     def clear(self) -> None:
         """Forget every fault that has not fired yet."""

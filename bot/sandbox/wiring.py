@@ -17,6 +17,7 @@ import socket
 import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from starlette.routing import BaseRoute
@@ -41,6 +42,7 @@ LOCALHOST = "127.0.0.1"
 POLL_INTERVAL_SECONDS = "2"
 PENDING_ALERT_SECONDS = "45"
 ACK_TIMEOUT_SECONDS = 10.0
+EXAMPLE_POLICY = Path(__file__).with_name("policy.toml")  # alice, bob and carol's rights
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def prepare(environ: MutableMapping[str, str], settings: Settings) -> str:
     environ.setdefault("PUBLIC_URL", base)
     environ.setdefault("POLL_INTERVAL_SECONDS", POLL_INTERVAL_SECONDS)
     environ.setdefault("PENDING_ALERT_SECONDS", PENDING_ALERT_SECONDS)
+    environ.setdefault("ACCESS_POLICY", str(EXAMPLE_POLICY))
     if "DATABASE_URL" not in environ:
         # A fresh database per run: the local Slack keeps nothing, so cards of an earlier
         # run would point at messages that are gone.

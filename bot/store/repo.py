@@ -296,6 +296,7 @@ class Store:
         run_ids: Sequence[str],
         user_id: str,
         channel: str,
+        response_url: str | None = None,
     ) -> str:
         token = secrets.token_urlsafe(16)
         now = self.clock()
@@ -309,6 +310,7 @@ class Store:
             channel=channel,
             created_at=now,
             expires_at=now + PENDING_ACTION_TTL,
+            response_url=response_url,
         )
         await self.db.write(lambda session: session.add(pending))
         return token

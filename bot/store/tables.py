@@ -12,7 +12,9 @@
 - ``processes``: the live processes, their roles and the health of their loops.
 - ``poll_scopes``: what the poller remembers of each scope between cycles.
 - ``pending_actions``: bulk stop/delete waiting for the user's Confirm (too many ids for a
-  button's 2000-character value).
+  button's 2000-character value), and stop/delete in a protected resource group waiting for the
+  run's ID to be typed.
+- ``audit``: the append-only audit trail (see :mod:`bot.audit`).
 
 Times that several processes compare (leases, claims, pacing) are floats of the database's
 own clock (:func:`bot.store.dbclock.db_now`); times users see are timezone-aware datetimes.
@@ -193,3 +195,30 @@ class PendingAction(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     consumed_at: Mapped[datetime | None]
+    # Where to answer a confirmation that comes from a modal (which has no response URL).
+    response_url: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """The audit trail: append-only (the bot inserts and, past the retention, prunes)."""
+
+    __tablename__ = "audit"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_target", "target"),
+        Index("ix_audit_scope_at", "scope", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    user_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    provider: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(128))
+    target: Mapped[str | None] = mapped_column(String(128))  # a run, or a configuration/model
+    channel: Mapped[str | None] = mapped_column(String(32))
+    result: Mapped[str] = mapped_column(String(24))  # done, refused_policy, refused_status, failed
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(Text)
+    # Names the request and the step, so that a job run again after a crash records it once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)

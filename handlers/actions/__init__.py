@@ -7,13 +7,25 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
+from bot import blocks
 from bot.deps import Deps
 from bot.errors import InputError
 from bot.runner import JobContext
+from handlers.access import admit
 from handlers.actions import bulk, card
-from handlers.actions.clicks import JOB_KIND, ClickWork, click_of
+from handlers.actions.clicks import JOB_KIND, Click, ClickWork, click_of
+from handlers.common import private
 
 CLICKS: dict[str, ClickWork] = {**card.CLICKS, **bulk.CLICKS}
+
+#: What each card button asks the policy for ("stop, then delete" needs both rights).
+CARD_ACTIONS: dict[str, tuple[str, ...]] = {
+    blocks.ACTION_STOP: ("stop",),
+    blocks.ACTION_DELETE: ("delete",),
+    blocks.ACTION_REFRESH: ("status",),
+    blocks.ACTION_LOGS: ("logs",),
+    blocks.ACTION_STOP_THEN_DELETE: ("delete", "stop"),
+}
 
 __all__ = ["JOB_KIND", "register", "run_click"]
 
@@ -28,4 +40,38 @@ async def run_click(deps: Deps, job: JobContext) -> None:
     work = CLICKS.get(click.action_id)
     if work is None:
         raise InputError("This button is from an older version of the bot.")
-    await work(deps, click)
+    if await _admitted(deps, click):
+        await work(deps, click)
+
+
+async def _admitted(deps: Deps, click: Click) -> bool:
+    """The clicker's rights, checked at the click: seeing a button grants nothing."""
+    run_id: str | None
+    if click.action_id in CARD_ACTIONS:
+        provider, scope, run_id = click.run_ref()
+        wanted = CARD_ACTIONS[click.action_id]
+    elif click.action_id in (blocks.ACTION_BULK_CONFIRM, blocks.ACTION_PROTECTED_CONFIRM):
+        pending = await deps.store.peek_pending_action(click.value)
+        if pending is None:
+            return True  # expired or unknown: the work says so
+        ids = [str(i) for i in pending.run_ids["ids"]]
+        provider, scope = pending.provider, pending.scope
+        run_id = ids[0] if len(ids) == 1 else None
+        wanted = (pending.action,)
+    else:
+        return True  # Cancel changes nothing
+    for action in wanted:
+        decision = await admit(
+            deps,
+            user=click.user,
+            action=action,
+            provider=provider,
+            resource_group=scope,
+            channel=click.channel,
+            key=click.cause,
+            target=run_id,
+        )
+        if not decision.allowed:
+            await private(click.respond, decision.refusal)
+            return False
+    return True

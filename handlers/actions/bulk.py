@@ -1,7 +1,11 @@
-"""Confirm and Cancel of a bulk stop/delete (and of any delete).
+"""Confirm and Cancel of a bulk stop/delete (and of any delete), and the typed-ID confirmation
+of a protected resource group (:mod:`handlers.views.protected`).
 
 The pending request lives in the database, so a double click, a second replica or a restart
-in between cannot act twice; Confirm re-reads every run before acting.
+in between cannot act twice; Confirm re-reads every run before acting. A request in a
+protected resource group is executed only by the typed-ID confirmation, whose action ID no
+button carries: not by a Confirm button made before the group was protected, nor by a click
+that carries the modal's token.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any, cast
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import blocks
+from bot.audit import Result
 from bot.deps import Deps
 from bot.providers.base import Action
 from handlers.actions.clicks import Click, ClickWork, record_click
@@ -25,10 +30,24 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(blocks.ACTION_BULK_CANCEL)(on_click)
 
 
+PROTECTED_NEEDS_ID = (
+    ":lock: `{scope}` is a protected resource group: a stop or delete there needs the run's "
+    "ID typed into the box the bot opens. Nothing was done; run the command again."
+)
+
+
 async def _owner_check(deps: Deps, click: Click) -> bool:
     """Only the person who asked may confirm or cancel their own request."""
     pending = await deps.store.peek_pending_action(click.value)
     if pending is not None and pending.user_id != click.user:
+        await deps.audit.note(
+            click.actor,
+            pending.action,
+            pending.provider,
+            pending.scope,
+            Result.REFUSED_POLICY,
+            detail="only the person who asked may confirm",
+        )
         await private(
             click.respond,
             f"Only <@{pending.user_id}>, who asked for this, can confirm or cancel it.",
@@ -38,7 +57,29 @@ async def _owner_check(deps: Deps, click: Click) -> bool:
 
 
 async def _confirm(deps: Deps, click: Click) -> None:
+    await _execute(deps, click, typed=False)
+
+
+async def _confirm_typed(deps: Deps, click: Click) -> None:
+    await _execute(deps, click, typed=True)
+
+
+async def _execute(deps: Deps, click: Click, *, typed: bool) -> None:
+    """``typed``: the run's ID was typed into the modal. Its answer goes to the message the
+    request came from as a new ephemeral message: that message may be a channel's card."""
     if not await _owner_check(deps, click):
+        return
+    peeked = await deps.store.peek_pending_action(click.value)
+    if not typed and peeked is not None and deps.guard.is_protected(peeked.scope):
+        await deps.audit.note(
+            click.actor,
+            peeked.action,
+            peeked.provider,
+            peeked.scope,
+            Result.REFUSED_POLICY,
+            detail="protected: the run's ID was not typed",
+        )
+        await private(click.respond, PROTECTED_NEEDS_ID.format(scope=peeked.scope))
         return
     pending = await deps.store.claim_pending_action(click.value)
     if pending is None:
@@ -46,7 +87,7 @@ async def _confirm(deps: Deps, click: Click) -> None:
             click.respond,
             "This request was already handled or has expired (after 15 "
             "minutes). Run the command again if needed.",
-            replace=True,
+            replace=not typed,
         )
         return
     action = cast(Action, pending.action)
@@ -54,8 +95,23 @@ async def _confirm(deps: Deps, click: Click) -> None:
     ids = [str(i) for i in pending.run_ids["ids"]]
     # Statuses may have moved since the confirmation was shown: check again, act on the rest.
     now = await deps.service.assess(pending.provider, pending.scope, ids, action)
+    await deps.audit.note_refused(click.actor, action, pending.scope, now.ineligible)
+    for run_id, why in now.missing:
+        await deps.audit.note(
+            click.actor,
+            action,
+            pending.provider,
+            pending.scope,
+            Result.FAILED,
+            target=run_id,
+            detail=why,
+        )
     outcomes = await deps.service.act(
-        pending.provider, pending.scope, [run.id for run in now.eligible], action
+        pending.provider,
+        pending.scope,
+        [run.id for run in now.eligible],
+        action,
+        actor=click.actor,
     )
     await private(
         click.respond,
@@ -68,7 +124,7 @@ async def _confirm(deps: Deps, click: Click) -> None:
             ineligible=now.ineligible,
             missing=now.missing,
         ),
-        replace=True,
+        replace=not typed,
     )
     for outcome in outcomes:
         if outcome.ok:
@@ -100,4 +156,5 @@ async def _cancel(deps: Deps, click: Click) -> None:
 CLICKS: dict[str, ClickWork] = {
     blocks.ACTION_BULK_CONFIRM: _confirm,
     blocks.ACTION_BULK_CANCEL: _cancel,
+    blocks.ACTION_PROTECTED_CONFIRM: _confirm_typed,
 }

@@ -11,15 +11,23 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 
 from bot import blocks
+from bot.audit import Result
 from bot.deps import Deps
 from bot.errors import ChatOpsError, NotFoundError
 from bot.providers.base import Action, Run
 from handlers.actions.clicks import Click, ClickWork, record_click
 from handlers.common import private
+from handlers.protect import ask_for_id
 
 log = logging.getLogger(__name__)
+
+PROTECTED_STOP_FIRST = (
+    ":lock: `{scope}` is a protected resource group: stop `{run_id}` first (the bot asks you "
+    "to type its ID), then delete it. Nothing was done."
+)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -56,6 +64,21 @@ async def _delete(deps: Deps, click: Click) -> None:
 
 
 async def _act(deps: Deps, click: Click, action: Action) -> None:
+    provider, scope, run_id = click.run_ref()
+    if deps.guard.is_protected(scope):
+        # The modal first: the trigger expires 3 s after the click, whatever AI Core does.
+        await ask_for_id(
+            deps,
+            provider,
+            scope,
+            run_id,
+            action,
+            actor=click.actor,
+            trigger_id=click.trigger_id,
+            response_url=click.job.payload.get("response_url"),
+            respond=click.respond,
+        )
+        return
     run, provider, scope, run_id = await _current(deps, click)
     label = deps.service.provider(provider).label
     if run is None:
@@ -66,6 +89,12 @@ async def _act(deps: Deps, click: Click, action: Action) -> None:
         await _show_card(deps, click, None, provider, scope, run_id)
         return
     if not deps.service.provider(provider).allows(run.status, action):
+        await deps.audit.note_refused(
+            click.actor,
+            action,
+            scope,
+            [(run, blocks.refusal_reason(run, action, deps.service.provider(provider).style))],
+        )
         await private(
             click.respond,
             f":information_source: This button is out of date. "
@@ -73,7 +102,7 @@ async def _act(deps: Deps, click: Click, action: Action) -> None:
         )
         await _show_card(deps, click, run, provider, scope, run_id)
         return
-    outcomes = await deps.service.act(provider, scope, [run.id], action)
+    outcomes = await deps.service.act(provider, scope, [run.id], action, actor=click.actor)
     await private(
         click.respond,
         blocks=blocks.outcome_blocks(
@@ -95,13 +124,28 @@ async def _stop_then_delete(deps: Deps, click: Click) -> None:
     The mark goes first: a poll cycle that sees the run stopped must find it there, or the run
     would never be deleted although the user was told it would be.
     """
+    _provider, scope, run_id = click.run_ref()
+    if deps.guard.is_protected(scope):
+        await deps.audit.note(
+            click.actor,
+            "delete",
+            _provider,
+            scope,
+            Result.REFUSED_POLICY,
+            target=run_id,
+            detail="protected: stop, then delete is not offered",
+        )
+        await private(click.respond, PROTECTED_STOP_FIRST.format(scope=scope, run_id=run_id))
+        return
     run, provider_name, scope, run_id = await _current(deps, click)
     provider = deps.service.provider(provider_name)
     if run is None:
         await private(click.respond, f"{provider.label} `{run_id}` no longer exists.", replace=True)
         return
     if provider.allows(run.status, "delete"):
-        outcomes = await deps.service.act(provider_name, scope, [run.id], "delete")
+        outcomes = await deps.service.act(
+            provider_name, scope, [run.id], "delete", actor=click.actor
+        )
         await private(
             click.respond,
             blocks=blocks.outcome_blocks(
@@ -127,7 +171,7 @@ async def _stop_then_delete(deps: Deps, click: Click) -> None:
         provider=provider_name, scope=scope, run_id=run.id, channel=channel, user_id=click.user
     )
     if provider.allows(run.status, "stop"):
-        outcomes = await deps.service.act(provider_name, scope, [run.id], "stop")
+        outcomes = await deps.service.act(provider_name, scope, [run.id], "stop", actor=click.actor)
         if not outcomes or not outcomes[0].ok:
             await deps.store.clear_delete_mark(
                 provider=provider_name, scope=scope, run_id=run.id, channel=channel
@@ -210,9 +254,18 @@ async def _logs(deps: Deps, click: Click) -> None:
         lifecycle=deps.service.provider(provider).lifecycle_of("UNKNOWN"),
     )
     slack = deps.service.slack
-    opened = await slack.views_open(
-        trigger_id=click.trigger_id, view=blocks.logs_modal(placeholder, None, label=label)
-    )
+    try:
+        opened = await slack.views_open(
+            trigger_id=click.trigger_id, view=blocks.logs_modal(placeholder, None, label=label)
+        )
+    except SlackApiError as exc:  # typically expired_trigger_id: the click is 3 s old
+        log.info("the Logs modal could not open: %s", exc.response.get("error"))
+        command = "/bria status" if provider == "bria" else "/aicore logs"
+        await private(
+            click.respond,
+            f"The logs window could not be opened in time. `{command} {run_id}` shows them.",
+        )
+        return
     view = opened["view"]
     try:
         run = await deps.service.get(provider, scope, run_id)

@@ -9,6 +9,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 
 from bot import blocks
+from bot.audit import Actor
 from bot.deps import Deps
 from bot.errors import InputError
 from bot.jobs import PRIORITY_INTERACTIVE, NewJob
@@ -34,6 +35,10 @@ class Click:
         return self.job.respond
 
     @property
+    def actor(self) -> Actor:
+        return Actor(user=self.user, channel=self.channel, cause=self.cause)
+
+    @property
     def cause(self) -> str:
         """Names this click in outbox keys: its redraws are its own."""
         return f"job{self.job.job.id}"
@@ -57,7 +62,7 @@ def click_payload(body: dict[str, Any]) -> dict[str, Any]:
         "action_id": action.get("action_id"),
         "value": action.get("value") or "",
         "user_id": (body.get("user") or {}).get("id"),
-        "channel_id": (body.get("channel") or {}).get("id") or container.get("channel_id"),
+        "channel_id": (body.get("channel") or {}).get("id") or container.get("channel_id") or None,
         "message_ts": container.get("message_ts"),
         "ephemeral": bool(container.get("is_ephemeral")),
         "trigger_id": body.get("trigger_id"),
@@ -80,7 +85,12 @@ def click_of(job: JobContext) -> Click:
 
 
 async def record_click(
-    deps: Deps, ack: AsyncAck, body: dict[str, Any], *, per_user: bool = False
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    *,
+    per_user: bool = False,
+    modal_block: str | None = None,
 ) -> None:
     """Record the click (a double click finds the first one under way), then ack."""
     payload = click_payload(body)
@@ -94,4 +104,4 @@ async def record_click(
         active_key=target[:255],
         priority=PRIORITY_INTERACTIVE,
     )
-    await record_then_ack(deps, ack, job)
+    await record_then_ack(deps, ack, job, modal_block=modal_block)

@@ -10,8 +10,8 @@ from bot import blocks
 from bot.commands import parse_aicore
 from bot.deps import Deps
 from bot.errors import InputError
-from handlers.commands.runs import ack_message, busy_text, command_job
-from handlers.common import error_text, record_then_ack
+from handlers.commands.accept import accept
+from handlers.common import error_text
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -27,12 +27,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if parsed.name == "help":
             await ack(response_type="ephemeral", text=blocks.help_text("/aicore", default_group))
             return
-        await record_then_ack(
-            deps,
-            ack,
-            command_job(parsed, command, body),
-            ack_text=ack_message(parsed),
-            busy_text=busy_text(parsed),
-        )
+        await accept(deps, ack, parsed, command, body)
 
     app.command("/aicore")(aicore_command)

@@ -1,11 +1,12 @@
-"""Modal listeners. The Logs modal has no inputs, so nothing is registered yet."""
+"""Modal listeners: the typed-ID confirmation of a protected resource group."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.deps import Deps
+from handlers.views import protected
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    """Kept so that every listener kind registers the same way."""
+    protected.register(app, deps)

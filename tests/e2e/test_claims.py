@@ -333,7 +333,7 @@ def test_replicas_starting_together_all_migrate_without_error(database_url) -> N
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
     finally:
         engine.dispose()
-    assert [v for (v,) in versions] == ["0003"]
+    assert [v for (v,) in versions] == ["0004"]
 
 
 async def test_a_card_posted_while_its_scope_is_polled_does_not_void_the_poll(

@@ -18,7 +18,7 @@ import pytest
 from tests.support.process import BotProcess
 from tests.support.sandbox import running_sandbox
 
-ALICE, BOB = "U0SANDBOX1", "U0SANDBOX2"
+ALICE, BOB, CAROL = "U0SANDBOX1", "U0SANDBOX2", "U0SANDBOX3"
 TRAINING = "C0SANDBOX1"
 
 
@@ -69,6 +69,17 @@ def test_a_command_from_the_page_runs_the_whole_signed_path(sandbox: BotProcess)
     card = wait_for_message(sandbox, "is COMPLETED")
     assert not card["ephemeral"]
     assert "started aicore" in sandbox.log()
+
+
+def test_acting_as_the_guest_shows_the_example_policys_refusals(sandbox: BotProcess) -> None:
+    assert "ACCESS_POLICY is not set" not in sandbox.log()  # the example policy is in force
+    answer = command(sandbox, "/aicore start demo-train", user=CAROL)
+    assert answer["status"] == 200
+    refusal = wait_for_message(sandbox, "does not let you *start*", user=CAROL)
+    assert refusal["ephemeral"]
+    assert "resource group `default`" in refusal["text"]
+    command(sandbox, "/aicore list", user=CAROL)  # looking is allowed
+    wait_for_message(sandbox, "AI Core runs", user=CAROL)
 
 
 def test_slack_events_still_refuse_an_unsigned_request(sandbox: BotProcess) -> None:

@@ -204,3 +204,19 @@ def test_switching_the_acting_user_shows_what_that_user_sees(page: Any) -> None:
     type_command(page, "/aicore help")
     answer = message_with(page, "SAP AI Core executions")
     assert "Only visible to you" in answer.text
+
+
+def test_acting_as_the_guest_a_click_on_someone_elses_card_is_refused(page: Any) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    run_id = started_run(page, "demo-queue")  # alice's run
+    Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX3")  # carol, a guest
+    try:
+        on_card(page, run_id, "PENDING", lambda c: button(c, "Stop").click())
+        dialog = wait_for(page, lambda: by_css(page, "#confirm-layer:not(.hidden) .dialog"))[0]
+        button(dialog, "Stop it").click()
+        refusal = message_with(page, "does not let you stop in resource group")
+        assert "Only visible to you" in refusal.text
+        card_of(page, run_id, "PENDING")  # nothing was done
+    finally:
+        Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX1")

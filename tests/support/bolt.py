@@ -11,6 +11,7 @@ from slack_bolt.response import BoltResponse
 
 from bot.app import Components
 from bot.delivery import Delivery
+from bot.inbound import repaired
 from bot.providers.aicore.simulator import AICoreSimulator
 from bot.runner import JobRunner
 from tests.support.fake_slack import FakeSlack
@@ -78,7 +79,7 @@ class Slack:
             pass
 
     async def _dispatch(self, body: bytes) -> Ack:
-        request = AsyncBoltRequest(body=body.decode(), headers=sign(SIGNING_SECRET, body))
+        request = repaired(AsyncBoltRequest(body=body.decode(), headers=sign(SIGNING_SECRET, body)))
         response: BoltResponse = await self.components.bolt.async_dispatch(request)
         try:
             parsed: dict[str, Any] | str = json.loads(response.body) if response.body else ""

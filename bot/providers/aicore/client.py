@@ -32,6 +32,7 @@ from bot.http import (
     unavailable,
     unreadable,
 )
+from bot.logging_setup import redact
 from bot.providers.aicore.models import (
     BulkResult,
     Configuration,
@@ -135,6 +136,7 @@ class AICoreClient:
             raise error
         body = response.json()
         token = str(body["access_token"])
+        redact(token)  # from now on no log line shows it, whatever logs it
         self._tokens.store(token, float(body.get("expires_in", 3600)))
         return token
 

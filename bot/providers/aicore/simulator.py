@@ -128,7 +128,7 @@ def _injected(fault: simkit.Fault) -> _ApiError:
     return _ApiError(
         fault.status,
         phrase.replace(" ", ""),
-        f"Injected fault: {phrase}",
+        fault.message or f"Injected fault: {phrase}",
         fault.whole_second_headers,
     )
 
@@ -343,6 +343,7 @@ class AICoreSimulator:
         self.stopping_seconds = stopping_seconds
         self.requests: list[RecordedRequest] = []
         self.token_requests = 0
+        self.issued_tokens: list[str] = []  # every access token handed out, expired ones too
         self.latency = 0.0
         self._groups = {name: _ResourceGroup() for name in resource_groups}
         self._tokens: dict[str, datetime] = {}
@@ -490,6 +491,7 @@ class AICoreSimulator:
         times: int = 1,
         retry_after: float | None = None,
         delay: float = 0.0,
+        message: str | None = None,
     ) -> None:
         """Make the next ``times`` matching requests fail with ``status`` (0: delay only).
 
@@ -504,6 +506,7 @@ class AICoreSimulator:
             times=times,
             retry_after=retry_after,
             delay=delay,
+            message=message,
         )
 
     def expire_tokens(self) -> None:
@@ -654,6 +657,7 @@ class AICoreSimulator:
             return _oauth_error(401, "unauthorized", "Bad credentials")
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self.clock.now() + timedelta(seconds=self.token_ttl)
+        self.issued_tokens.append(token)
         self.token_requests += 1
         return JSONResponse(
             {
