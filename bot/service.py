@@ -323,9 +323,17 @@ class Service:
         return await self.provider(provider_name).get(scope, run_id)
 
     async def assess(
-        self, provider_name: str, scope: str, run_ids: Sequence[str], action: Action
+        self,
+        provider_name: str,
+        scope: str,
+        run_ids: Sequence[str],
+        action: Action,
+        *,
+        actor: Actor,
     ) -> Assessment:
-        """Read each run's current status and sort it into eligible, ineligible and missing."""
+        """Read each run's current status and sort it into eligible, ineligible and missing;
+        the runs left alone go into the audit trail as ``actor``'s (refused by status, or
+        failed: not found)."""
         provider = self.provider(provider_name)
         semaphore = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
@@ -353,6 +361,11 @@ class Service:
                 result.ineligible.append(
                     (item, blocks.refusal_reason(item, action, provider.style))
                 )
+        await self.audit.note_refused(actor, action, scope, result.ineligible)
+        for run_id, why in result.missing:
+            await self.audit.note(
+                actor, action, provider_name, scope, Result.FAILED, target=run_id, detail=why
+            )
         return result
 
     async def act(

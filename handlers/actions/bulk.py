@@ -94,18 +94,7 @@ async def _execute(deps: Deps, click: Click, *, typed: bool) -> None:
     label = deps.service.provider(pending.provider).label
     ids = [str(i) for i in pending.run_ids["ids"]]
     # Statuses may have moved since the confirmation was shown: check again, act on the rest.
-    now = await deps.service.assess(pending.provider, pending.scope, ids, action)
-    await deps.audit.note_refused(click.actor, action, pending.scope, now.ineligible)
-    for run_id, why in now.missing:
-        await deps.audit.note(
-            click.actor,
-            action,
-            pending.provider,
-            pending.scope,
-            Result.FAILED,
-            target=run_id,
-            detail=why,
-        )
+    now = await deps.service.assess(pending.provider, pending.scope, ids, action, actor=click.actor)
     outcomes = await deps.service.act(
         pending.provider,
         pending.scope,

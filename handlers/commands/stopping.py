@@ -31,8 +31,9 @@ async def stop_or_delete(deps: Deps, cmd: Command, asked: Asked) -> None:
             respond=respond,
         )
         return
-    assessment = await deps.service.assess(cmd.provider, cmd.resource_group, cmd.ids, action)
-    await deps.audit.note_refused(asked.actor, action, cmd.resource_group, assessment.ineligible)
+    assessment = await deps.service.assess(
+        cmd.provider, cmd.resource_group, cmd.ids, action, actor=asked.actor
+    )
     if action == "stop" and len(cmd.ids) == 1:
         # One stop needs no confirmation (the interface asks for one from two runs on).
         await _stop_one(deps, cmd, asked, assessment)

@@ -204,3 +204,15 @@ async def test_card_logs_button_opens_a_modal_then_fills_it(slack: Slack, sim) -
     await slack.fake.wait_for(lambda: slack.fake.calls_to("views.update"))
     view = next(iter(slack.fake.views.values()))
     assert "hello from the trainer" in flatten(view["blocks"])
+
+
+async def test_runs_left_alone_by_a_stop_are_in_the_audit_trail(slack: Slack, sim, wired) -> None:
+    done = sim.add_execution(configuration_id="cfg-train", status="COMPLETED")
+    running = sim.add_execution(configuration_id="cfg-train", status="RUNNING")
+    await slack.command(f"stop {done} {running} gone1234")
+    await slack.replies()
+    trail = {
+        (shown.entry.target, shown.entry.result.value, shown.entry.user)
+        for shown in await wired.deps.audit.latest(scope="default")
+    }
+    assert trail == {(done, "refused_status", "U123"), ("gone1234", "failed", "U123")}
