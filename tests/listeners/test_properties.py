@@ -30,7 +30,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import blocks
 from bot.app import Components
-from bot.commands import parse_aicore, parse_bria
+from bot.commands import AICORE_SUBCOMMANDS, BRIA_SUBCOMMANDS, parse_aicore, parse_bria
 from bot.errors import InputError
 from bot.inbound import repaired
 from bot.providers.aicore.simulator import AICoreSimulator
@@ -58,23 +58,8 @@ users = ["{ALLOWED}"]
 [[protect]]
 resource_groups = ["prod-*"]
 """
-SUBCOMMANDS = [
-    "help",
-    "start",
-    "stop",
-    "delete",
-    "status",
-    "list",
-    "logs",
-    "watch",
-    "subscribe",
-    "unsubscribe",
-    "subscriptions",
-    "audit",
-    "train",
-    "STOP",
-    "stpo",
-]
+# Every subcommand either command knows, and two a user might type instead.
+SUBCOMMANDS = sorted({*AICORE_SUBCOMMANDS, *BRIA_SUBCOMMANDS, "STOP", "stpo"})
 IDS = st.sampled_from(["cfg-train", "abcd1234", "12345", "ab", "exec:id", "日本語", "x" * 65])
 JUNK = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=12

@@ -122,10 +122,10 @@ def test_a_record_made_elsewhere_is_scrubbed_in_every_field(log: Log) -> None:
         ("headers={'Authorization': 'Bearer eyJhbGciOi.J9-x_y~z+/ab=='}", f"'Bearer {REDACTED}'"),
         ("authorization: bearer abc123", f"bearer {REDACTED}"),
         ("Authorization: Bearer opaqueTokenWithoutDigits", f"Bearer {REDACTED}"),
-        ("bot token xoxb-1234-5678-AbCd in use", f"bot token {REDACTED} in use"),
-        ("user token xoxp-1-2-3-ff", f"user token {REDACTED}"),
-        ("rotating xoxe.xoxp-1-Mi0yLTEy", f"rotating xoxe.{REDACTED}"),
-        ("app token xapp-1-A0TEST-0-abc", f"app token {REDACTED}"),
+        ("bot token xoxb-fake-test-token in use", f"bot token {REDACTED} in use"),
+        ("user token xoxp-fake-test", f"user token {REDACTED}"),
+        ("rotating xoxe.xoxp-fake-refresh", f"rotating xoxe.{REDACTED}"),
+        ("app token xapp-fake-test", f"app token {REDACTED}"),
     ],
 )
 def test_bearer_credentials_and_slack_tokens_are_redacted_by_pattern(
