@@ -27,7 +27,7 @@ from bot.blocks import (
 from bot.providers.aicore.simulator import AICoreSimulator
 from tests.support.bolt import SIGNING_SECRET, buttons, flatten
 from tests.support.fake_slack import FakeSlack
-from tests.support.process import ROOT, BotProcess, SignedSlackClient
+from tests.support.process import ROOT, BotProcess, SignedSlackClient, bot_env
 from tests.support.servers import ServedApp
 from tests.support.slack_signing import sign, view_submission_body
 
@@ -68,17 +68,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     sim.add_configuration("cfg-prod", name="prod-train", resource_group="prod-eu")
     fake = FakeSlack(bot_token=BOT_TOKEN, usergroups=USERGROUPS)
     with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"{slack_server.url}/api/",
-            "AICORE_CLIENT_ID": "sim-client",
-            "AICORE_CLIENT_SECRET": "sim-secret",
-            "AICORE_AUTH_URL": sim_server.url,
-            "AICORE_BASE_URL": sim_server.url,
-            "DATABASE_URL": f"sqlite:///{folder / 'chatops.db'}",
-            "ACCESS_POLICY": str(policy),
-        }
+        env = bot_env(
+            slack_url=slack_server.url,
+            aicore_url=sim_server.url,
+            database_url=f"sqlite:///{folder / 'chatops.db'}",
+            ACCESS_POLICY=str(policy),
+        )
         bot = BotProcess(env).start()
         client = SignedSlackClient(
             bot.url, SIGNING_SECRET, lambda: fake.response_url(slack_server.url)

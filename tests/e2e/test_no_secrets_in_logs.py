@@ -24,7 +24,7 @@ from bot.providers.aicore.simulator import AICoreSimulator, ManualClock
 from bot.providers.bria.simulator import BriaSimulator
 from tests.support.bolt import buttons, flatten
 from tests.support.fake_slack import FakeSlack
-from tests.support.process import BotProcess, SignedSlackClient
+from tests.support.process import BotProcess, SignedSlackClient, bot_env
 from tests.support.servers import ServedApp, free_port
 
 CHANNEL = "CSECRETS"
@@ -55,23 +55,21 @@ def test_every_command_button_and_alert_logs_no_secret(tmp_path: Path) -> None:
         ServedApp(fake.app) as slack_server,
         ServedApp(bria.app) as bria_server,
     ):
-        env = {
-            "SLACK_BOT_TOKEN": bot_token,
-            "SLACK_SIGNING_SECRET": signing_secret,
-            "SLACK_API_URL": f"{slack_server.url}/api/",
-            "AICORE_CLIENT_ID": "sim-client",
-            "AICORE_CLIENT_SECRET": client_secret,
-            "AICORE_AUTH_URL": sim_server.url,
-            "AICORE_BASE_URL": sim_server.url,
-            "BRIA_API_TOKEN": bria_token,
-            "BRIA_BASE_URL": f"{bria_server.url}/v1",
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'chatops.db'}",
-            "POLL_INTERVAL_SECONDS": "0.3",
-            "PENDING_ALERT_SECONDS": "1",
-            "PORT": str(port),
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "LOG_LEVEL": "DEBUG",
-        }
+        env = bot_env(
+            slack_url=slack_server.url,
+            aicore_url=sim_server.url,
+            database_url=f"sqlite:///{tmp_path / 'chatops.db'}",
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            client_secret=client_secret,
+            BRIA_API_TOKEN=bria_token,
+            BRIA_BASE_URL=f"{bria_server.url}/v1",
+            POLL_INTERVAL_SECONDS="0.3",
+            PENDING_ALERT_SECONDS="1",
+            PORT=str(port),
+            PUBLIC_URL=f"http://127.0.0.1:{port}",
+            LOG_LEVEL="DEBUG",
+        )
         bot = BotProcess(env).start()
         slack = SignedSlackClient(
             bot.url, signing_secret, lambda: fake.response_url(slack_server.url)

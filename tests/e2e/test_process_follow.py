@@ -22,7 +22,7 @@ from bot.providers.aicore.simulator import AICoreSimulator, ManualClock
 from bot.providers.bria.simulator import BriaSimulator
 from tests.support.bolt import SIGNING_SECRET, flatten
 from tests.support.fake_slack import FakeSlack, Message
-from tests.support.process import BotProcess, SignedSlackClient
+from tests.support.process import BotProcess, SignedSlackClient, bot_env
 from tests.support.servers import ServedApp, free_port
 
 BOT_TOKEN = "xoxb-test-token"
@@ -112,22 +112,18 @@ def stage(database_url: str) -> Iterator[Stage]:
         ServedApp(fake.app) as slack_server,
         ServedApp(bria.app) as bria_server,
     ):
-        env = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"{slack_server.url}/api/",
-            "AICORE_CLIENT_ID": "sim-client",
-            "AICORE_CLIENT_SECRET": "sim-secret",
-            "AICORE_AUTH_URL": sim_server.url,
-            "AICORE_BASE_URL": sim_server.url,
-            "DATABASE_URL": database_url,
-            "POLL_INTERVAL_SECONDS": "0.2",
-            "PENDING_ALERT_SECONDS": "900",
-            "PORT": str(port),
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "BRIA_API_TOKEN": "bria-test-token",
-            "BRIA_BASE_URL": f"{bria_server.url}/v1",
-        }
+        env = bot_env(
+            slack_url=slack_server.url,
+            aicore_url=sim_server.url,
+            database_url=database_url,
+            bot_token=BOT_TOKEN,
+            POLL_INTERVAL_SECONDS="0.2",
+            PENDING_ALERT_SECONDS="900",
+            PORT=str(port),
+            PUBLIC_URL=f"http://127.0.0.1:{port}",
+            BRIA_API_TOKEN="bria-test-token",
+            BRIA_BASE_URL=f"{bria_server.url}/v1",
+        )
         stage = Stage(sim, bria, fake, env, slack_server.url)
         try:
             yield stage

@@ -18,33 +18,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot import blocks
-from bot.providers.aicore.provider import AICoreProvider
 from bot.providers.base import LogEntry, Outcome, Run
-from bot.providers.bria.provider import BriaProvider
 from bot.sandbox.page import STATIC
 from tests.support.browser import browser  # noqa: F401 - the fixture
+from tests.support.runs import AICORE, BRIA, sample_run
 from tests.support.servers import ServedApp
 
-AICORE = AICoreProvider(client=None)  # type: ignore[arg-type]
-BRIA = BriaProvider(client=None)  # type: ignore[arg-type]
 WHEN = datetime(2026, 11, 24, 10, tzinfo=UTC)
 LINES = [LogEntry(WHEN, "step 1/10 loss=1.0"), LogEntry(WHEN, "CUDA out of memory")]
 LINK = "http://127.0.0.1:3000/logs/aicore/default/e0001abc?exp=1&sig=ab"
 
 
 def run(status: str, provider: Any = AICORE, **extra: Any) -> Run:
-    return Run(
-        provider=provider.name,
-        scope="default",
-        id="e0001abc",
-        status=status,
-        lifecycle=provider.lifecycle_of(status),
-        title="resnet <script>alert(1)</script>",
-        target_id="cfg1",
-        scenario="training",
-        created_at=WHEN,
-        **extra,
-    )
+    return sample_run(status, provider, title="resnet <script>alert(1)</script>", **extra)
 
 
 def everything_the_bot_draws() -> dict[str, list[dict[str, Any]]]:

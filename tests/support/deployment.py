@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from bot.providers.aicore.simulator import AICoreSimulator
 from tests.support.bolt import SIGNING_SECRET, flatten
 from tests.support.fake_slack import FakeSlack, Message
-from tests.support.process import BotProcess, SignedSlackClient
+from tests.support.process import BotProcess, SignedSlackClient, bot_env
 from tests.support.servers import ServedApp
 
 BOT_TOKEN = "xoxb-test-token"
@@ -183,18 +183,14 @@ def deployment(
     """Simulator and fake Slack served; processes are started by the test."""
     fake = FakeSlack(bot_token=BOT_TOKEN, pace_seconds=pace_seconds)
     with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
-        base = {
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"{slack_server.url}/api/",
-            "AICORE_CLIENT_ID": "sim-client",
-            "AICORE_CLIENT_SECRET": "sim-secret",
-            "AICORE_AUTH_URL": sim_server.url,
-            "AICORE_BASE_URL": sim_server.url,
-            "DATABASE_URL": database_url,
-            "POLL_INTERVAL_SECONDS": str(poll_interval),
+        base = bot_env(
+            slack_url=slack_server.url,
+            aicore_url=sim_server.url,
+            database_url=database_url,
+            bot_token=BOT_TOKEN,
+            POLL_INTERVAL_SECONDS=str(poll_interval),
             **env,
-        }
+        )
         world = Deployment(sim, fake, database_url, slack_server.url, sim_server.url, base)
         try:
             yield world

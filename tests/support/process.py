@@ -15,12 +15,38 @@ from typing import Any
 
 import httpx
 
+from tests.support.bolt import SIGNING_SECRET
 from tests.support.slack_signing import button_click_body, sign, slash_command_body
 
 # The checkout whose ``python -m bot`` runs: this one, or another one named by
 # BOT_CHECKOUT (to run these tests, or a benchmark, against an earlier version).
 ROOT = Path(os.environ.get("BOT_CHECKOUT") or Path(__file__).resolve().parents[2])
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+def bot_env(
+    *,
+    slack_url: str,
+    aicore_url: str,
+    database_url: str,
+    bot_token: str = "xoxb-test-token",
+    signing_secret: str | None = None,
+    client_secret: str = "sim-secret",
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a bot talking to the fake Slack at ``slack_url`` and the AI Core
+    simulator at ``aicore_url`` (the bot appends ``/oauth/token`` and ``/v2``)."""
+    return {
+        "SLACK_BOT_TOKEN": bot_token,
+        "SLACK_SIGNING_SECRET": signing_secret or SIGNING_SECRET,
+        "SLACK_API_URL": f"{slack_url}/api/",
+        "AICORE_CLIENT_ID": "sim-client",
+        "AICORE_CLIENT_SECRET": client_secret,
+        "AICORE_AUTH_URL": aicore_url,
+        "AICORE_BASE_URL": aicore_url,
+        "DATABASE_URL": database_url,
+        **extra,
+    }
 
 
 class BotProcess:

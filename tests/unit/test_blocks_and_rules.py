@@ -4,35 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from bot import blocks
 from bot.commands import parse_bria
 from bot.errors import InputError
-from bot.providers.aicore.provider import AICoreProvider
 from bot.providers.base import Lifecycle, LogEntry, Outcome, Run
-from bot.providers.bria.provider import BriaProvider
-
-# The status rules and words need no client: none is given, so none can be called.
-AICORE = AICoreProvider(client=None)  # type: ignore[arg-type]
-BRIA = BriaProvider(client=None)  # type: ignore[arg-type]
-
-
-def run(status: str = "RUNNING", provider=AICORE, **extra: object) -> Run:
-    return Run(
-        provider=provider.name,
-        scope="default",
-        id="e0001abc",
-        status=status,
-        lifecycle=provider.lifecycle_of(status),
-        title="resnet",
-        target_id="cfg1",
-        scenario="training",
-        created_at=datetime(2026, 11, 24, 10, tzinfo=UTC),
-        **extra,
-    )  # type: ignore[arg-type]
+from tests.support.runs import AICORE, BRIA
+from tests.support.runs import sample_run as run
 
 
 @pytest.mark.parametrize(
