@@ -168,11 +168,13 @@ def parse_like_bolt(text: str, content_type: str | None) -> Parsed:
 def repaired(request: AsyncBoltRequest) -> AsyncBoltRequest:
     """Bolt's request for a body that passed :func:`screen`, its body as
     :func:`parse_like_bolt` parses it where Bolt parsed it wrong (the raw text stays: Bolt
-    verifies its signature again)."""
+    verifies its signature again). Only the one body Bolt gets wrong is parsed again: a form
+    that Bolt found empty although it mentions ``payload``."""
+    if request.body or "payload" not in request.raw_body:
+        return request
     parsed = parse_like_bolt(request.raw_body, request.content_type).body
-    if parsed != request.body:
-        request.body = parsed
-        request.context = build_async_context(AsyncBoltContext({}), parsed)
+    request.body = parsed
+    request.context = build_async_context(AsyncBoltContext({}), parsed)
     return request
 
 

@@ -86,10 +86,6 @@ class Guard:
         self.source = source
         self.groups = groups
 
-    @property
-    def enforcing(self) -> bool:
-        return self.source is not None
-
     async def warm(self) -> None:
         """Read the user groups the policy names (at start-up, so that the first commands
         find them; one that Slack does not give now is read when it is first needed)."""

@@ -210,7 +210,7 @@ async def test_stop_and_delete_in_a_protected_group_are_marked_for_the_typed_id(
 
 async def test_without_a_policy_everyone_may_do_everything(tmp_path: Path) -> None:
     guard = open_guard(None, UserGroups(FakeGroups({})))  # type: ignore[arg-type]
-    assert not guard.enforcing
+    assert guard.policy() is None
     assert (await decide(guard, "U0ANYONE", "delete", "prod-eu")).allowed
 
 
