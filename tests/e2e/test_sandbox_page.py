@@ -192,18 +192,62 @@ def test_switching_the_acting_user_shows_what_that_user_sees(page: Any) -> None:
     from selenium.webdriver.support.ui import Select
 
     type_command(page, "/aicore list")
-    message_with(page, "AI Core runs")
+    message_with(page, "AI Core runs in")  # the list, not an earlier test's confirmation
     Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX2")
     wait_for(
         page,
         lambda: all(
-            "AI Core runs* in" not in m.text and "Only visible to you" not in m.text
+            "AI Core runs in" not in m.text and "Only visible to you" not in m.text
             for m in by_css(page, "#messages article.message")
         ),
     )
     type_command(page, "/aicore help")
     answer = message_with(page, "SAP AI Core executions")
     assert "Only visible to you" in answer.text
+
+
+# The page's requests for alice's view are held back, so that one is still on its way when the
+# switch to bob has been drawn.
+HOLD_BACK_ALICE = """
+    const original = window.fetch;
+    window.heldBack = { started: 0, answered: 0 };
+    window.fetch = async (url, options) => {
+        const response = await original(url, options);
+        if (String(url).includes("/sandbox/api/state?user=U0SANDBOX1")) {
+            window.heldBack.started += 1;
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            setTimeout(() => { window.heldBack.answered += 1; });
+        }
+        return response;
+    };
+"""
+
+
+EPHEMERALS_OF_BOB = """
+    const done = arguments[arguments.length - 1];
+    fetch("/sandbox/api/state?user=U0SANDBOX2").then((r) => r.json()).then((state) => done(
+        Object.values(state.messages).flat().filter((m) => m.ephemeral).map((m) => m.ts)));
+"""
+
+
+def test_a_late_answer_for_the_previous_user_does_not_come_back_after_a_switch(page: Any) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    page.execute_script(HOLD_BACK_ALICE)
+    type_command(page, "/aicore help")  # its answer redraws the page: a request as alice
+    wait_for(page, lambda: page.execute_script("return window.heldBack.started") >= 1)
+    Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX2")
+    try:
+        wait_for(
+            page,
+            lambda: page.execute_script(
+                "return window.heldBack.answered === window.heldBack.started"
+            ),
+        )
+        drawn = {m.get_attribute("data-ts") for m in by_css(page, "#messages .ephemeral")}
+        assert drawn <= set(page.execute_async_script(EPHEMERALS_OF_BOB)), "alice's view is back"
+    finally:
+        Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX1")
 
 
 def test_acting_as_the_guest_a_click_on_someone_elses_card_is_refused(page: Any) -> None:

@@ -44,8 +44,13 @@ function names() {
 }
 
 async function refresh() {
+  // Answers can arrive out of order (an event's refresh, then a switch of the acting user):
+  // only the newest request's answer is drawn, or another user's view could come back.
+  const asked = ++refresh.asked;
   const response = await fetch(`/sandbox/api/state?user=${encodeURIComponent(page.user || "")}`);
-  page.state = await response.json();
+  const state = await response.json();
+  if (asked !== refresh.asked) return;
+  page.state = state;
   if (!page.user) page.user = page.state.users[0].id;
   if (!page.channel) page.channel = page.state.channels[0].id;
   draw();
@@ -340,5 +345,6 @@ function setUp() {
   events.onmessage = () => refresh();
 }
 
+refresh.asked = 0;
 setUp();
 refresh().then(() => { document.body.dataset.ready = "true"; });
