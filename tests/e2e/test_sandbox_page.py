@@ -103,12 +103,21 @@ def started_run(driver: Any, configuration: str) -> str:
 
 
 def button(element: Any, label: str) -> Any:
-    return wait_for(
-        element.parent,
-        lambda: next(
-            (b for b in element.find_elements("css selector", "button") if b.text == label), None
-        ),
-    )
+    """The button ``label`` of ``element``; a redrawn element raises (the caller finds it
+    again: see :func:`on_card`) instead of being waited on in vain."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def find() -> Any:
+        try:
+            buttons = element.find_elements("css selector", "button")
+            return next((b for b in buttons if b.text == label), None)
+        except StaleElementReferenceException as exc:
+            return exc
+
+    found = wait_for(element.parent, find)
+    if isinstance(found, StaleElementReferenceException):
+        raise found
+    return found
 
 
 def test_the_command_menu_suggests_subcommands_and_help_answers_privately(page: Any) -> None:

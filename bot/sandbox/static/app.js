@@ -45,11 +45,15 @@ function names() {
 
 async function refresh() {
   // Answers can arrive out of order (an event's refresh, then a switch of the acting user):
-  // only the newest request's answer is drawn, or another user's view could come back.
+  // one older than the answer drawn last, or for another user, is not drawn, or that user's
+  // view would come back. (Dropping every answer but the newest request's would starve the
+  // page while events keep coming.)
   const asked = ++refresh.asked;
-  const response = await fetch(`/sandbox/api/state?user=${encodeURIComponent(page.user || "")}`);
+  const user = page.user;
+  const response = await fetch(`/sandbox/api/state?user=${encodeURIComponent(user || "")}`);
   const state = await response.json();
-  if (asked !== refresh.asked) return;
+  if (asked < refresh.drawn || user !== page.user) return;
+  refresh.drawn = asked;
   page.state = state;
   if (!page.user) page.user = page.state.users[0].id;
   if (!page.channel) page.channel = page.state.channels[0].id;
@@ -346,5 +350,6 @@ function setUp() {
 }
 
 refresh.asked = 0;
+refresh.drawn = 0;
 setUp();
 refresh().then(() => { document.body.dataset.ready = "true"; });
