@@ -26,7 +26,9 @@ from bot.access.guard import OPEN_WARNING, Guard, open_guard
 from bot.access.policy import load_policy
 from bot.access.usergroups import UserGroups
 from bot.audit import Audit
+from bot.catalogue import Catalogue
 from bot.deps import Deps
+from bot.direct import DirectMessages
 from bot.errors import ConfigError
 from bot.followups import finish_stop_then_delete
 from bot.http import RetryPolicy, new_http_client
@@ -232,6 +234,8 @@ async def build(
         jobs=jobs,
         guard=build_guard(settings, slack),
         audit=audit,
+        catalogue=Catalogue(),
+        direct=DirectMessages(slack),
     )
     bolt = build_bolt(settings, slack)
     register_all(bolt, deps)

@@ -50,7 +50,10 @@ class Command:
     scenario: str | None = None  # subscribe scenario=<id>
     only: tuple[str, ...] = ()  # subscribe only=DEAD,PENDING
     duplicates_folded: int = 0
-    params: dict[str, Any] = field(default_factory=dict)  # /bria train parameters
+    # /bria train parameters; for an AI Core start from the modal, the parameter values to
+    # run with (a copy of the configuration is made where they differ)
+    params: dict[str, Any] = field(default_factory=dict)
+    target_name: str | None = None  # start <name>: a configuration's or model's name
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON (a job's payload)."""
@@ -156,6 +159,25 @@ def _one_id(name: str, args: list[str], _options: dict[str, str], rg: str) -> Co
     return Command(name, ids=(check_id(args[0], what=what),), resource_group=rg)
 
 
+MAX_NAME = 256  # AI Core's configuration names
+
+
+def _start(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
+    """``start`` (the modal), ``start <configurationId>`` or ``start <name>``."""
+    if not args:
+        return Command(name, resource_group=rg)
+    if len(args) == 1 and AI_CORE_ID.match(args[0]):
+        return Command(name, ids=(args[0],), resource_group=rg)
+    return Command(name, resource_group=rg, target_name=_target_name(args))
+
+
+def _target_name(args: list[str]) -> str:
+    text = " ".join(args)
+    if len(text) > MAX_NAME:
+        raise InputError(f"`{_clip(text)}` is too long for a name (at most {MAX_NAME} characters).")
+    return text
+
+
 def _many_ids(name: str, args: list[str], _options: dict[str, str], rg: str) -> Command:
     ids, folded = distinct_ids(args)
     return Command(name, ids=tuple(ids), resource_group=rg, duplicates_folded=folded)
@@ -214,7 +236,7 @@ def _audit(name: str, args: list[str], _options: dict[str, str], rg: str) -> Com
 
 _AICORE_PARSERS = {
     "help": _no_args,
-    "start": _one_id,
+    "start": _start,
     "stop": _many_ids,
     "delete": _many_ids,
     "status": _one_id,
@@ -281,16 +303,26 @@ def parse_bria(text: str) -> Command:
             ids=tuple(ids),
             duplicates_folded=folded,
         )
+    if name == "train":
+        if not args:
+            raise InputError(
+                "`/bria train` takes a model ID or name: `/bria train <modelId or name>`."
+            )
+        params = training.parse_options(options)
+        if len(args) == 1 and BRIA_MODEL_ID.match(args[0]):
+            return Command(
+                "start", provider="bria", resource_group=BRIA_SCOPE, ids=(args[0],), params=params
+            )
+        return Command(
+            "start",
+            provider="bria",
+            resource_group=BRIA_SCOPE,
+            target_name=_target_name(args),
+            params=params,
+        )
     if len(args) != 1:
         raise InputError(f"`/bria {name}` takes exactly one model ID: `/bria {name} <modelId>`.")
-    params = training.parse_options(options) if name == "train" else {}
-    return Command(
-        "start" if name == "train" else name,
-        provider="bria",
-        resource_group=BRIA_SCOPE,
-        ids=(_bria_id(args[0]),),
-        params=params,
-    )
+    return Command(name, provider="bria", resource_group=BRIA_SCOPE, ids=(_bria_id(args[0]),))
 
 
 def _bria_id(value: str) -> str:

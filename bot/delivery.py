@@ -312,7 +312,9 @@ class _ChannelSender:
             # That attempt may still be talking to Slack (its process alive but slow).
             await self._later(row, Result(Fate.LATER, error="in flight", retry_after=wait))
             return False
-        found = await sending.already_posted(self.delivery.slack, row, sending.thread_of(follow))
+        found = await sending.already_posted(
+            self.delivery.slack, row, sending.thread_of(follow), outbox.read(row)
+        )
         if isinstance(found, Result):
             if found.fate is Fate.LATER:
                 await self._later(row, found)

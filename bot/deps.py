@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from bot.access.guard import Guard
 from bot.audit import Audit
+from bot.catalogue import Catalogue
+from bot.direct import DirectMessages
 from bot.jobs import JobQueue
 from bot.service import Service
 from bot.settings import Settings
@@ -20,3 +22,5 @@ class Deps:
     jobs: JobQueue
     guard: Guard
     audit: Audit
+    catalogue: Catalogue  # configurations for the start form's picker
+    direct: DirectMessages

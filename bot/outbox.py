@@ -9,6 +9,8 @@ kinds::
     thread     Reply        a reply in the card's thread (broadcast for alerts); top-level
                             when the follow has no card (alerts-only subscriptions)
     post       Post         a top-level message (digests, catch-ups)
+    dm         Direct       a direct message to a user (a run they started died); the row's
+                            channel is the user's ID
 
 Each row has a ``dedupe_key`` (unique): two writers announcing the same thing build the same
 key, so the second insert is skipped. The keys are made here and nowhere else.
@@ -51,9 +53,16 @@ class Post(_Message):
     kind: Literal["post"] = "post"
 
 
-Message = Annotated[PostCard | UpdateCard | Reply | Post, Field(discriminator="kind")]
+class Direct(_Message):
+    """A direct message to the user the row's ``channel`` names (``U…``); delivery opens the
+    DM (``conversations.open``) and posts there."""
+
+    kind: Literal["dm"] = "dm"
+
+
+Message = Annotated[PostCard | UpdateCard | Reply | Post | Direct, Field(discriminator="kind")]
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
-POSTS = frozenset({"card_post", "thread", "post"})  # paced: one per second per channel
+POSTS = frozenset({"card_post", "thread", "post", "dm"})  # paced: one per second per channel
 
 
 def read(row: OutboxMessage) -> Message:
@@ -115,6 +124,17 @@ class Keys:
     @staticmethod
     def digest(channel: str, provider: str, scope: str, cycle: str) -> str:
         return f"digest:{channel}:{provider}:{scope}:{cycle}"
+
+    @staticmethod
+    def direct(provider: str, scope: str, run_id: str, since: datetime) -> str:
+        """The DM to whoever started a run that died: once per death, however many channels
+        follow the run."""
+        return f"dm:dead:{provider}:{scope}:{run_id}:{since.isoformat()}"
+
+    @staticmethod
+    def rerun(follow_id: int, job_id: int) -> str:
+        """The old card's thread names the run a Re-run (job ``job_id``) started."""
+        return f"rerun:{follow_id}:{job_id}"
 
     @staticmethod
     def notice(job_id: int, what: str) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.direct import DirectMessages, DirectRespond
 from bot.errors import ChatOpsError
 from bot.jobs import ClaimedJob, JobQueue, RetryLater
 from bot.leases import LeaseLost
@@ -43,6 +44,8 @@ class JobContext:
 
     job: ClaimedJob
     queue: JobQueue
+    # Where a request without a response_url (the App Home tab) is answered: its user's DM.
+    direct: DirectMessages | None = None
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -64,11 +67,22 @@ class JobContext:
         return await self.queue.claim_run(self.job, run_key, run_id)
 
     @property
-    def respond(self) -> AsyncRespond:
+    def can_answer(self) -> bool:
+        return bool(self.payload.get("response_url")) or self._direct_user() is not None
+
+    @property
+    def respond(self) -> AsyncRespond | DirectRespond:
         url = self.payload.get("response_url")
-        if not url:
+        if url:
+            return AsyncRespond(response_url=str(url))
+        user = self._direct_user()
+        if user is None or self.direct is None:
             raise ChatOpsError("this request came without a response_url; nothing to answer")
-        return AsyncRespond(response_url=str(url))
+        return DirectRespond(self.direct, user)
+
+    def _direct_user(self) -> str | None:
+        user = self.payload.get("user_id")
+        return user if isinstance(user, str) and self.direct is not None else None
 
 
 JobFunction = Callable[[JobContext], Awaitable[None]]
@@ -83,7 +97,9 @@ class JobRunner:
         health: Health,
         concurrency: int = DEFAULT_CONCURRENCY,
         poll_seconds: float = IDLE_POLL_SECONDS,
+        direct: DirectMessages | None = None,
     ) -> None:
+        self.direct = direct
         self.queue = queue
         self.functions = dict(functions)
         self.health = health
@@ -153,7 +169,7 @@ class JobRunner:
     # -- one job -----------------------------------------------------------------------------
 
     async def _run_one(self, job: ClaimedJob) -> None:
-        context = JobContext(job=job, queue=self.queue)
+        context = JobContext(job=job, queue=self.queue, direct=self.direct)
         function = self.functions.get(job.kind)
         try:
             if function is None:
@@ -191,7 +207,7 @@ class JobRunner:
             log.warning("could not hand job %d back; its lease will run out", job.id, exc_info=True)
 
     async def _tell(self, context: JobContext, text: str) -> None:
-        if not context.payload.get("response_url"):
+        if not context.can_answer:
             return
         try:
             await context.respond(text=text, response_type="ephemeral", replace_original=False)

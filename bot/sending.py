@@ -20,7 +20,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.outbox import Message, PostCard, Reply, UpdateCard
+from bot.outbox import Direct, Message, PostCard, Reply, UpdateCard
 from bot.store.tables import Follow, OutboxMessage
 
 METADATA_EVENT = "chatops_outbox"
@@ -43,6 +43,10 @@ PERMANENT = frozenset(
         "account_inactive",
         "token_revoked",
         "thread_not_found",
+        # conversations.open for a DM: the user cannot be written to
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
     }
 )
 
@@ -88,14 +92,23 @@ async def send(
             arguments["thread_ts"] = thread_ts
             if isinstance(message, Reply) and message.broadcast:
                 arguments["reply_broadcast"] = True
+        channel = await address(slack, row, message)
         response = await slack.chat_postMessage(
-            channel=row.channel, metadata=metadata(row.id), **arguments
+            channel=channel, metadata=metadata(row.id), **arguments
         )
         return Result(Fate.SENT, ts=str(response["ts"]))
     except SlackApiError as exc:
         return _refused(exc)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Result(Fate.UNKNOWN, error=type(exc).__name__)
+
+
+async def address(slack: AsyncWebClient, row: OutboxMessage, message: Message) -> str:
+    """Where the row goes: its channel, or for a DM the user's DM channel (opened for it)."""
+    if not isinstance(message, Direct):
+        return row.channel
+    opened = await slack.conversations_open(users=row.channel)
+    return str(opened["channel"]["id"])
 
 
 def _refused(exc: SlackApiError) -> Result:
@@ -112,7 +125,7 @@ def _refused(exc: SlackApiError) -> Result:
 
 
 async def already_posted(
-    slack: AsyncWebClient, row: OutboxMessage, thread_ts: str | None
+    slack: AsyncWebClient, row: OutboxMessage, thread_ts: str | None, message: Message
 ) -> str | Result | None:
     """The ts of the message an earlier attempt posted, found by its metadata; None if none.
 
@@ -120,13 +133,14 @@ async def already_posted(
     attempt closely. A history Slack will not show is returned as a :class:`Result`.
     """
     try:
+        channel = await address(slack, row, message)
         if thread_ts:
             response = await slack.conversations_replies(
-                channel=row.channel, ts=thread_ts, include_all_metadata=True, limit=200
+                channel=channel, ts=thread_ts, include_all_metadata=True, limit=200
             )
         else:
             response = await slack.conversations_history(
-                channel=row.channel, include_all_metadata=True, limit=200
+                channel=channel, include_all_metadata=True, limit=200
             )
     except SlackApiError as exc:
         return _refused(exc)

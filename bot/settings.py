@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     pending_alert_seconds: float = Field(default=900.0, gt=0)
+    # The DEAD alert also goes to whoever started the run, in their DM with the bot.
+    dm_on_dead: bool = True
 
     bria_api_token: SecretStr | None = None
     bria_base_url: str = "https://engine.prod.bria-api.com/v1"

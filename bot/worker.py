@@ -60,7 +60,10 @@ class Worker:
         self.components = components
         self.health = components.health
         self.runner = JobRunner(
-            queue=components.jobs, functions=components.job_functions, health=self.health
+            queue=components.jobs,
+            functions=components.job_functions,
+            health=self.health,
+            direct=components.deps.direct,
         )
         self.poller = Poller(
             providers=components.providers,
@@ -71,6 +74,7 @@ class Worker:
             config=PollerConfig(
                 interval_seconds=settings.poll_interval_seconds,
                 pending_alert_seconds=settings.pending_alert_seconds,
+                dm_on_dead=settings.dm_on_dead,
             ),
         )
         self.delivery = Delivery(

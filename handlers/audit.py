@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
-
 from bot import blocks
 from bot.commands import Command
 from bot.deps import Deps
+from bot.direct import Respond
 
 
-async def show_audit(deps: Deps, cmd: Command, respond: AsyncRespond) -> None:
+async def show_audit(deps: Deps, cmd: Command, respond: Respond) -> None:
     target = cmd.ids[0] if cmd.ids else None
     entries = await deps.audit.latest(scope=cmd.resource_group, target=target)
     await respond(

@@ -13,10 +13,10 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.deps import Deps
+from bot.direct import Respond
 from bot.errors import ChatOpsError
 from bot.jobs import Enqueued, NewJob
 
@@ -81,7 +81,7 @@ async def record_then_ack(
 
 
 async def private(
-    respond: AsyncRespond,
+    respond: Respond,
     text: str | None = None,
     blocks: list[dict[str, Any]] | None = None,
     *,

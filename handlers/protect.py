@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks
 from bot.audit import Actor
 from bot.deps import Deps
+from bot.direct import Respond
 from bot.providers.base import Action
 from handlers.common import private
 
@@ -38,7 +38,7 @@ async def ask_for_id(
     actor: Actor,
     trigger_id: str | None,
     response_url: str | None,
-    respond: AsyncRespond,
+    respond: Respond,
 ) -> None:
     """Write the request down and open the modal, before any call to the provider: the
     trigger expires 3 s after the click. The run's status is checked when the ID is typed."""

@@ -56,6 +56,8 @@ ACTION_REFRESH = "run_refresh"
 ACTION_STOP_THEN_DELETE = "run_stop_then_delete"
 
 
+ACTION_RERUN = "run_rerun"
+ACTION_RERUN_CHANGES = "run_rerun_changes"
 ACTION_BULK_CONFIRM = "bulk_confirm"
 
 
@@ -77,6 +79,8 @@ class Style:
     scenario_word: str = "Scenario"
     scope_word: str = "Resource group"
     has_logs: bool = True
+    can_rerun: bool = True  # a finished run's target can start again
+    can_change: bool = True  # ... with other parameter values (the start form)
 
 
 def dicts(blocks: Sequence[Block]) -> Blocks:
@@ -86,6 +90,23 @@ def dicts(blocks: Sequence[Block]) -> Blocks:
 def run_ref(run: Run) -> str:
     """What a button carries: just enough to look the run up again (never its state)."""
     return json.dumps({"p": run.provider, "s": run.scope, "r": run.id}, separators=(",", ":"))
+
+
+def rerun_ref(run: Run) -> str:
+    """A Re-run button's value: the run, and the configuration it was started from (the
+    form opens with it before the run can be read again: the trigger expires in 3 s)."""
+    return json.dumps(
+        {"p": run.provider, "s": run.scope, "r": run.id, "t": run.target_id},
+        separators=(",", ":"),
+    )
+
+
+def parse_rerun_target(value: str) -> str:
+    """The configuration a Re-run button names, checked like a typed ID."""
+    target = str(json.loads(value)["t"])
+    if not AI_CORE_ID.fullmatch(target):
+        raise ValueError("not a configuration this bot drew")
+    return target
 
 
 def parse_run_ref(value: str) -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     MarkdownTextObject,
     SectionBlock,
@@ -15,6 +16,8 @@ from bot.blocks.base import (
     ACTION_DELETE,
     ACTION_LOGS,
     ACTION_REFRESH,
+    ACTION_RERUN,
+    ACTION_RERUN_CHANGES,
     ACTION_STOP,
     Blocks,
     Style,
@@ -22,6 +25,7 @@ from bot.blocks.base import (
     danger_button,
     dicts,
     escape,
+    rerun_ref,
     run_ref,
     slack_date,
     status_word,
@@ -103,4 +107,32 @@ def card_buttons(run: Run, style: Style) -> list[ButtonElement]:
     if style.has_logs:
         buttons.append(ButtonElement(text="Logs", action_id=ACTION_LOGS, value=value))
     buttons.append(ButtonElement(text="Refresh", action_id=ACTION_REFRESH, value=value))
+    return buttons + rerun_buttons(run, style)
+
+
+def rerun_buttons(run: Run, style: Style) -> list[ButtonElement]:
+    """Re-run (behind a confirm dialog) and Re-run with changes, on a finished run's card."""
+    if not (run.lifecycle.terminal and style.can_rerun and run.target_id):
+        return []
+    value = rerun_ref(run)
+    what = f"`{escape(run.title)}` (`{run.target_id}`)" if run.title else f"`{run.target_id}`"
+    buttons = [
+        ButtonElement(
+            text="Re-run",
+            action_id=ACTION_RERUN,
+            value=value,
+            confirm=ConfirmObject(
+                title="Run it again?",
+                text=clip(
+                    f"Start {what} again in `{run.scope}`? The new run gets its own card.", 300
+                ),
+                confirm="Re-run",
+                deny="Cancel",
+            ),
+        )
+    ]
+    if style.can_change:
+        buttons.append(
+            ButtonElement(text="Re-run with changes", action_id=ACTION_RERUN_CHANGES, value=value)
+        )
     return buttons

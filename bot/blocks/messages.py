@@ -32,8 +32,8 @@ def help_text(command: str, default_scope: str) -> str:
     if command == "/bria":
         return (
             "*/bria* — Bria tailored-generation training\n"
-            "• `/bria train <modelId> [steps=N lr=X rank=N scheduler=NAME warmup=N checkpoint=N]` "
-            "— start training (parameters only for models in `expert` mode)\n"
+            "• `/bria train <modelId or name> [steps=N lr=X rank=N scheduler=NAME warmup=N "
+            "checkpoint=N]` — start training (parameters only for models in `expert` mode)\n"
             "• `/bria stop <modelId>` · `/bria delete <modelId>` — with a confirmation\n"
             "• `/bria status <modelId>` · `/bria list` — privately\n"
             "• `/bria audit [<modelId>]` — who did what, and when, privately"
@@ -41,7 +41,9 @@ def help_text(command: str, default_scope: str) -> str:
     return (
         "*/aicore* — SAP AI Core executions "
         f"(resource group `{default_scope}` unless you add `rg=<group>`)\n"
-        "• `/aicore start <configurationId>` — start a run and post its card here\n"
+        "• `/aicore start` — pick a configuration in a form, change parameters if you like, "
+        "start it\n"
+        "• `/aicore start <configuration name or ID>` — start a run and post its card here\n"
         "• `/aicore stop <executionId>...` — stop 1 to 100 PENDING/RUNNING runs\n"
         "• `/aicore delete <executionId>...` — delete 1 to 100 "
         "STOPPED/DEAD/UNKNOWN/COMPLETED runs\n"
@@ -53,7 +55,8 @@ def help_text(command: str, default_scope: str) -> str:
         "resource group here\n"
         "• `/aicore unsubscribe` · `/aicore subscriptions`\n"
         "• `/aicore audit [<executionId>]` — who did what, and when, privately\n"
-        "Stop and delete of several runs ask you to confirm first; delete always does. "
+        "Finished cards offer *Re-run* and *Re-run with changes*; the App Home tab lists your "
+        "runs. Stop and delete of several runs ask you to confirm first; delete always does. "
         "What you may do is set by the workspace's access policy."
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot import blocks, cards
 from bot.loglinks import LogLinks
-from bot.outbox import Message, Post, Reply
+from bot.outbox import Direct, Message, Post, Reply
 from bot.poll.discovery import Details
 from bot.poll.rules import Announcement, FollowView, Say
 from bot.providers.base import Provider, Run
@@ -93,3 +93,10 @@ def digest(lines: Sequence[str], *, label: str, catch_up: bool) -> Post:
 
 def new_run_line(run: Run) -> str:
     return f"{blocks.STATUS_EMOJI[run.lifecycle]} new run `{run.id}` is *{run.status}*"
+
+
+def direct(alert: Message, *, channel: str) -> Direct:
+    """An alert as a DM to the run's starter, pointing at the channel with its card."""
+    where = f" Its card is in <#{channel}>." if channel.startswith(("C", "G")) else ""
+    intro = blocks.text_blocks(f":wave: A run you started has died.{where}")
+    return Direct(text=alert.text, blocks=intro + list(alert.blocks or []))

@@ -56,6 +56,7 @@ class PollerConfig:
     digest_threshold: int = 10  # more messages than this for one channel in a cycle: a digest
     catch_up_after_seconds: float = 600.0  # a scope unpolled longer than this gets a summary
     catch_up_min_messages: int = 3  # ...when it has at least this many changes to tell
+    dm_on_dead: bool = True  # DEAD alerts also go to the run's starter, directly
 
     @property
     def lease_seconds(self) -> float:
@@ -106,7 +107,9 @@ class Poller:
         self.writer = Writer(
             db=db,
             log_links=log_links,
-            config=WriterConfig(config.digest_threshold, config.catch_up_min_messages),
+            config=WriterConfig(
+                config.digest_threshold, config.catch_up_min_messages, config.dm_on_dead
+            ),
         )
         self.held: dict[tuple[str, str], Lease] = {}
 

@@ -53,6 +53,7 @@ class StaleFollow(Exception):
 class WriterConfig:
     digest_threshold: int = 10
     catch_up_min_messages: int = 3
+    dm_on_dead: bool = True  # whoever started a run that dies hears it directly
 
 
 @dataclass
@@ -229,7 +230,28 @@ class Writer:
             found.append(
                 _Outgoing(follow.channel, follow.id, composed, _key(announcement, verdict))
             )
+            if (
+                announcement.say is Say.DEAD
+                and follow.started_by
+                and self.config.dm_on_dead
+                and not follow.channel.startswith("D")  # the card is in that DM already
+            ):
+                found.append(self._direct(follow, follow.started_by, run, composed, verdict))
         return found
+
+    def _direct(
+        self,
+        follow: FollowView,
+        user: str,
+        run: Run,
+        alert: compose.Composed,
+        verdict: Verdict,
+    ) -> _Outgoing:
+        """The DEAD alert again, in the DM of the user who started the run."""
+        message = compose.direct(alert.message, channel=follow.channel)
+        since = verdict.status_since or follow.created_at
+        key = Keys.direct(run.provider, run.scope, run.id, since)
+        return _Outgoing(user, None, compose.Composed(message, None, loud=True), key)
 
     def _new_run_message(
         self,

@@ -83,6 +83,36 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Target:
+    """What a run is started from: an AI Core configuration, a Bria model.
+
+    ``parameters`` are the values a run of it gets (AI Core's parameter bindings), in the
+    provider's order; ``artifacts`` its input artifact bindings (key, artifact ID).
+    """
+
+    provider: str
+    scope: str
+    id: str
+    name: str
+    scenario: str | None = None
+    executable: str | None = None
+    parameters: tuple[tuple[str, str], ...] = ()
+    artifacts: tuple[tuple[str, str], ...] = ()
+    created_at: datetime | None = None
+
+    def parameter(self, key: str) -> str | None:
+        return next((value for name, value in self.parameters if name == key), None)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A search's answer: the targets found (newest first), and how many matched in all."""
+
+    found: list[Target]
+    total: int
+
+
+@dataclass(frozen=True)
 class LogEntry:
     timestamp: datetime | None
     message: str
@@ -130,6 +160,28 @@ class Provider(Protocol):
         ...
 
     async def start(self, scope: str, target: str, params: Mapping[str, str]) -> Run: ...
+
+    # -- what runs are started from -----------------------------------------------------------
+
+    @property
+    def can_derive(self) -> bool:
+        """Whether a run can be started with other parameter values (a copy of its target)."""
+        ...
+
+    async def get_target(self, scope: str, target_id: str) -> Target:
+        """One target by ID; NotFoundError when the scope has none."""
+        ...
+
+    async def find_targets(self, scope: str, text: str | None, *, limit: int) -> Targets:
+        """Targets whose name contains ``text`` (any case; all of them for None), newest
+        first, at most ``limit``."""
+        ...
+
+    async def derive_target(
+        self, scope: str, base: Target, parameters: Sequence[tuple[str, str]], *, name: str
+    ) -> Target:
+        """A new target like ``base`` with these parameter values (not idempotent)."""
+        ...
 
     async def find_started(self, scope: str, target: str, since: datetime) -> list[Run]:
         """The runs of ``target`` a start sent at ``since`` may have created, oldest first."""

@@ -7,6 +7,12 @@ AI Core, resource group ``default``:
   show for it;
 - ``demo-queue``: stays PENDING, as when the tenant's pod quota is reached.
 
+Each has parameter values, so that a copy made with one value changed (a new configuration)
+behaves like the one it was copied from: the simulator lends a created configuration the
+behaviour of the one with the most values in common, the newest of equals. One copy does not:
+``demo-train`` with another ``batch_size`` has as many values in common with the newer
+``demo-queue``, so it stays PENDING.
+
 Bria: a dataset with two models, one in ``expert`` mode (training parameters allowed) and one
 fully automated. Both simulators run on the real clock.
 """
@@ -53,7 +59,11 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         stopping_seconds=2.0 / speed,
     )
     sim.add_configuration(
-        "demo-train", name="Train a small model", scenario_id="demo", executable_id="trainer"
+        "demo-train",
+        name="Train a small model",
+        scenario_id="demo",
+        executable_id="trainer",
+        parameters={"epochs": "3", "learning_rate": "0.001", "batch_size": "32"},
     )
     sim.add_configuration(
         "demo-fail",
@@ -64,6 +74,7 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         status_message="Pod OOMKilled: the container exceeded its memory limit (exit code 137)",
         running_seconds=FAIL_RUNNING_SECONDS / speed,
         last_words=OUT_OF_MEMORY_LOG,
+        parameters={"epochs": "10", "learning_rate": "0.001", "batch_size": "512"},
     )
     sim.add_configuration(
         "demo-queue",
@@ -71,6 +82,7 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         scenario_id="demo",
         executable_id="trainer",
         outcome="PENDING_FOREVER",
+        parameters={"epochs": "3", "learning_rate": "0.001", "batch_size": "64", "gpus": "8"},
     )
     return sim
 

@@ -9,7 +9,8 @@ COMMANDS: list[dict[str, Any]] = [
         "command": "/aicore",
         "description": "SAP AI Core executions",
         "subcommands": [
-            {"usage": "start <configurationId>", "description": "start a run, post its card"},
+            {"usage": "start", "description": "pick a configuration in a form, then start it"},
+            {"usage": "start <name or ID>", "description": "start a run, post its card"},
             {"usage": "stop <executionId>...", "description": "stop 1 to 100 runs"},
             {"usage": "delete <executionId>...", "description": "delete 1 to 100 runs"},
             {"usage": "status <executionId>", "description": "the card, privately"},
@@ -27,7 +28,7 @@ COMMANDS: list[dict[str, Any]] = [
         "command": "/bria",
         "description": "Bria tailored-generation training",
         "subcommands": [
-            {"usage": "train <modelId> [steps=N lr=X ...]", "description": "start training"},
+            {"usage": "train <modelId or name> [steps=N ...]", "description": "start training"},
             {"usage": "stop <modelId>", "description": "stop training"},
             {"usage": "delete <modelId>", "description": "delete a model"},
             {"usage": "status <modelId>", "description": "the card, privately"},

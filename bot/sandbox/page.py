@@ -4,7 +4,8 @@
 - ``GET /sandbox/api/state?user=U…``: channels, users, and what that user sees: messages
   (ephemeral ones only their own), open modals, the App Home view.
 - ``GET /sandbox/api/events``: server-sent events, one per change, so the page redraws.
-- ``POST /sandbox/api/command|action|submit|close``: what the user did; Slack's side of it is
+- ``POST /sandbox/api/command|action|submit|close|suggest|home``: what the user did (``home``:
+  opened the Home tab; ``suggest``: typed in an external select); Slack's side of it is
   :class:`~bot.sandbox.workspace.Workspace`.
 - ``/sandbox/slack/...``: the Slack Web API the bot calls; ``/sandbox/aicore/...`` and
   ``/sandbox/bria/...``: the simulators, where the real services are not configured.
@@ -48,14 +49,15 @@ def routes(
 
     async def state(request: Request) -> Response:
         user = request.query_params.get("user") or USERS[0].id
+        channels = _channels_of(slack, user, bot_name)
         return JSONResponse(
             {
                 "version": slack.version,
                 "bot": {"id": slack.bot_user_id, "name": bot_name},
                 "users": [asdict(u) for u in USERS],
-                "channels": [asdict(c) for c in CHANNELS],
+                "channels": channels,
                 "commands": COMMANDS,
-                "messages": {c.id: slack.visible(c.id, user) for c in CHANNELS},
+                "messages": {c["id"]: slack.visible(c["id"], user) for c in channels},
                 "views": slack.open_views(user),
                 "home": slack.home_view(user),
             },
@@ -103,6 +105,24 @@ def routes(
             )
         )
 
+    async def suggest(request: Request) -> Response:
+        body = await _json(request)
+        values = body.get("values")
+        return _answer(
+            await workspace.suggest(
+                user=_str(body, "user"),
+                view_id=_str(body, "view_id"),
+                action_id=_str(body, "action_id"),
+                block_id=_str(body, "block_id"),
+                value=str(body.get("value") or ""),
+                values=values if isinstance(values, dict) else {},
+            )
+        )
+
+    async def home(request: Request) -> Response:
+        body = await _json(request)
+        return _answer(await workspace.open_home(user=_str(body, "user")))
+
     async def close(request: Request) -> Response:
         body = await _json(request)
         return _answer(
@@ -116,6 +136,8 @@ def routes(
         Route("/sandbox/api/action", action, methods=["POST"]),
         Route("/sandbox/api/submit", submit, methods=["POST"]),
         Route("/sandbox/api/close", close, methods=["POST"]),
+        Route("/sandbox/api/suggest", suggest, methods=["POST"]),
+        Route("/sandbox/api/home", home, methods=["POST"]),
     ]
     return [
         Route("/", _local_only(index)),
@@ -143,6 +165,16 @@ async def _json(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _BadRequest("the body must be a JSON object")
     return body
+
+
+def _channels_of(slack: FakeSlack, user: str, bot_name: str) -> list[dict[str, Any]]:
+    """The channels, and the user's DM with the app once the app opened it."""
+    channels: list[dict[str, Any]] = [asdict(c) for c in CHANNELS]
+    direct = slack.direct_channel(user)
+    if direct is not None:
+        topic = "Direct messages from the app"
+        channels.append({"id": direct, "name": bot_name, "topic": topic, "direct": True})
+    return channels
 
 
 def _str(body: dict[str, Any], name: str) -> str:

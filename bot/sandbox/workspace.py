@@ -1,7 +1,8 @@
 """Slack's side of the sandbox: the page's commands and clicks, sent to the bot as Slack sends them.
 
-Each interaction becomes the request Slack would make: a form-encoded slash command, or a
-``payload`` of ``block_actions``, ``view_submission`` or ``view_closed``, with a fresh
+Each interaction becomes the request Slack would make: a form-encoded slash command, a
+``payload`` of ``block_actions``, ``block_suggestion``, ``view_submission`` or ``view_closed``,
+or the Events API's ``app_home_opened`` (JSON), with a fresh
 ``response_url`` and ``trigger_id``, signed with the sandbox's signing secret
 (``X-Slack-Signature``, ``X-Slack-Request-Timestamp``) and POSTed to the bot's
 ``/slack/events``. The bot verifies it like any other request.
@@ -174,6 +175,51 @@ class Workspace:
         answer = await self._send(urlencode({"payload": json.dumps(payload)}))
         return self._after_submission(answer, view_id=view_id, user=user)
 
+    async def suggest(
+        self,
+        *,
+        user: str,
+        view_id: str,
+        action_id: str,
+        block_id: str,
+        value: str,
+        values: dict[str, Any],
+    ) -> Answer:
+        """Typing in an external select: a ``block_suggestion``; the bot's answer is the
+        options (at most 100), as Slack shows them."""
+        view = self.slack.views.get(view_id)
+        if view is None:
+            return Answer(404, {"error": "no such view"})
+        view["state"] = {"values": values}
+        payload = {
+            **_interaction("block_suggestion", user),
+            "container": {"type": "view", "view_id": view_id},
+            "action_id": action_id,
+            "block_id": block_id,
+            "value": value,
+            "view": view,
+        }
+        return await self._send(urlencode({"payload": json.dumps(payload)}))
+
+    async def open_home(self, *, user: str) -> Answer:
+        """The user opened the app's Home tab: the Events API's ``app_home_opened``."""
+        envelope = {
+            "token": VERIFICATION_TOKEN,
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "type": "event_callback",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": self.slack.direct_channel(user) or "D0SANDBOX",
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+        return await self._send(json.dumps(envelope), content_type="application/json")
+
     async def close(self, *, user: str, view_id: str) -> Answer:
         view = self.slack.views.get(view_id)
         if view is None:
@@ -192,11 +238,13 @@ class Workspace:
         self.slack.register_trigger(trigger_id, user)
         return trigger_id
 
-    async def _send(self, body: str) -> Answer:
+    async def _send(
+        self, body: str, *, content_type: str = "application/x-www-form-urlencoded"
+    ) -> Answer:
         timestamp = str(int(time.time()))
         signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
         headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Type": content_type,
             "X-Slack-Request-Timestamp": timestamp,
             "X-Slack-Signature": signature or "",
         }

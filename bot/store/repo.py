@@ -127,6 +127,12 @@ class Store:
             lambda session: self._queue(session, follow.channel, follow.id, message, key)
         )
 
+    async def queue_reply(self, follow: Follow, message: outbox.Reply, key: str) -> None:
+        """A reply in a follow's card thread, once per ``key``."""
+        await self.db.write(
+            lambda session: self._queue(session, follow.channel, follow.id, message, key)
+        )
+
     def _queue(
         self,
         session: Session,

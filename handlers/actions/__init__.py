@@ -5,18 +5,25 @@ Each listener records a ``click`` job and acknowledges; :func:`run_click` is the
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import blocks
 from bot.deps import Deps
 from bot.errors import InputError
 from bot.runner import JobContext
 from handlers.access import admit
-from handlers.actions import bulk, card
+from handlers.actions import bulk, card, home, pick, rerun
 from handlers.actions.clicks import JOB_KIND, Click, ClickWork, click_of
 from handlers.common import private
+from handlers.events.home import publish as publish_home_of
 
-CLICKS: dict[str, ClickWork] = {**card.CLICKS, **bulk.CLICKS}
+log = logging.getLogger(__name__)
+
+CLICKS: dict[str, ClickWork] = {**card.CLICKS, **bulk.CLICKS, **rerun.CLICKS, **home.CLICKS}
 
 #: What each card button asks the policy for ("stop, then delete" needs both rights).
 CARD_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -25,6 +32,8 @@ CARD_ACTIONS: dict[str, tuple[str, ...]] = {
     blocks.ACTION_REFRESH: ("status",),
     blocks.ACTION_LOGS: ("logs",),
     blocks.ACTION_STOP_THEN_DELETE: ("delete", "stop"),
+    blocks.ACTION_RERUN: ("start",),
+    blocks.ACTION_RERUN_CHANGES: ("start",),
 }
 
 __all__ = ["JOB_KIND", "register", "run_click"]
@@ -33,6 +42,9 @@ __all__ = ["JOB_KIND", "register", "run_click"]
 def register(app: AsyncApp, deps: Deps) -> None:
     card.register(app, deps)
     bulk.register(app, deps)
+    rerun.register(app, deps)
+    pick.register(app, deps)
+    home.register(app, deps)
 
 
 async def run_click(deps: Deps, job: JobContext) -> None:
@@ -40,8 +52,20 @@ async def run_click(deps: Deps, job: JobContext) -> None:
     work = CLICKS.get(click.action_id)
     if work is None:
         raise InputError("This button is from an older version of the bot.")
-    if await _admitted(deps, click):
-        await work(deps, click)
+    try:
+        if await _admitted(deps, click):
+            await work(deps, click)
+    finally:
+        if click.from_home:  # the tab shows what the click changed (or refused)
+            await _republish_home(deps, click.user)
+
+
+async def _republish_home(deps: Deps, user: str) -> None:
+    """Best effort: the click's own outcome (an error, a retry) must not be replaced."""
+    try:
+        await publish_home_of(deps, user)
+    except (SlackApiError, SQLAlchemyError) as exc:
+        log.warning("could not redraw the App Home of %s: %s", user, type(exc).__name__)
 
 
 async def _admitted(deps: Deps, click: Click) -> bool:

@@ -210,6 +210,8 @@ async def _show_card(
 ) -> None:
     """Redraw the card the click came from (a channel's card through the outbox; an
     ephemeral one through the response URL)."""
+    if click.from_home:
+        return  # the tab is drawn again after the click (handlers.actions.run_click)
     if reread:
         try:
             run = await deps.service.get(provider, scope, run_id)

@@ -29,6 +29,11 @@ class Click:
     ephemeral: bool
     trigger_id: str | None
     job: JobContext
+    surface: str = "message"  # "home": a button of the App Home tab
+
+    @property
+    def from_home(self) -> bool:
+        return self.surface == "home"
 
     @property
     def respond(self) -> Any:
@@ -67,7 +72,13 @@ def click_payload(body: dict[str, Any]) -> dict[str, Any]:
         "ephemeral": bool(container.get("is_ephemeral")),
         "trigger_id": body.get("trigger_id"),
         "response_url": body.get("response_url"),
+        "surface": "home" if _view_type(body) == "home" else "message",
     }
+
+
+def _view_type(body: dict[str, Any]) -> str | None:
+    view = body.get("view")
+    return view.get("type") if isinstance(view, dict) else None
 
 
 def click_of(job: JobContext) -> Click:
@@ -81,6 +92,7 @@ def click_of(job: JobContext) -> Click:
         ephemeral=bool(payload.get("ephemeral")),
         trigger_id=payload.get("trigger_id"),
         job=job,
+        surface=str(payload.get("surface") or "message"),
     )
 
 

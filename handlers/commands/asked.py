@@ -6,12 +6,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt.context.respond.async_respond import AsyncRespond
-
 from bot import blocks
 from bot.audit import Actor
 from bot.commands import Command
 from bot.deps import Deps
+from bot.direct import Respond
 from bot.runner import JobContext
 
 
@@ -21,7 +20,7 @@ class Asked:
 
     channel: str
     user: str
-    respond: AsyncRespond
+    respond: Respond
     job: JobContext
 
     @property

@@ -15,10 +15,11 @@ from bot import blocks
 from bot.audit import Result
 from bot.commands import Command
 from bot.deps import Deps
-from bot.jobs import PRIORITY_COMMAND, NewJob
+from bot.jobs import PRIORITY_COMMAND, PRIORITY_INTERACTIVE, NewJob
 from bot.runner import JobContext
 from handlers.audit import show_audit
 from handlers.commands.asked import Asked, Work, label_of
+from handlers.commands.starting import start
 from handlers.commands.stopping import stop_or_delete
 from handlers.commands.subscriptions import subscribe, subscriptions, unsubscribe
 from handlers.common import private, request_key
@@ -39,8 +40,13 @@ def command_job(cmd: Command, command: dict[str, Any], body: dict[str, Any]) -> 
         payload=payload,
         dedupe_key=request_key(body),
         active_key=cmd.target,
-        priority=PRIORITY_COMMAND,
+        # the start form opens on a trigger that expires 3 s after the command
+        priority=PRIORITY_INTERACTIVE if opens_form(cmd) else PRIORITY_COMMAND,
     )
+
+
+def opens_form(cmd: Command) -> bool:
+    return cmd.name == "start" and not cmd.ids and not cmd.target_name
 
 
 def busy_text(cmd: Command) -> str:
@@ -51,7 +57,7 @@ async def run_command(deps: Deps, job: JobContext) -> None:
     """The ``command`` job: what the user asked for, now that it was acknowledged."""
     cmd = Command.from_dict(job.payload["command"])
     asked = Asked(
-        channel=str(job.payload["channel_id"]),
+        channel=str(job.payload.get("channel_id") or ""),  # none: the form of the App Home
         user=str(job.payload["user_id"]),
         respond=job.respond,
         job=job,
@@ -59,42 +65,19 @@ async def run_command(deps: Deps, job: JobContext) -> None:
     await WORK[cmd.name](deps, cmd, asked)
 
 
-def _noun(cmd: Command) -> str:
-    return "training of model" if cmd.provider == "bria" else "execution"
-
-
 def ack_message(cmd: Command) -> str | None:
     """What the user sees at once; the real answer follows after the provider replies."""
     if cmd.name != "start":
         return None
+    if cmd.ids:
+        what = f"`{cmd.ids[0]}`"
+    elif cmd.target_name:
+        what = f"`{blocks.escape(cmd.target_name)}`"
+    else:
+        return None  # the start form opens instead
     if cmd.provider == "bria":
-        return f":hourglass_flowing_sand: Starting the training of Bria model `{cmd.ids[0]}`…"
-    return (
-        f":hourglass_flowing_sand: Starting configuration `{cmd.ids[0]}` in `{cmd.resource_group}`…"
-    )
-
-
-async def _start(deps: Deps, cmd: Command, asked: Asked) -> None:
-    result = await deps.service.start(
-        cmd.provider,
-        cmd.resource_group,
-        cmd.ids[0],
-        cmd.params,
-        channel=asked.channel,
-        user=asked.user,
-        ledger=asked.job,
-        cause=f"job{asked.job.job.id}",
-        response_url=asked.job.payload.get("response_url"),
-    )
-    if asked.job.progress.get("answered"):
-        return  # an earlier attempt answered (and replaced the "Starting…" message)
-    await private(
-        asked.respond,
-        f":white_check_mark: Started {_noun(cmd)} `{result.run.id}`; its "
-        "card in this channel follows it.",
-        replace=True,
-    )
-    await asked.job.checkpoint(answered=True)
+        return f":hourglass_flowing_sand: Starting the training of Bria model {what}…"
+    return f":hourglass_flowing_sand: Starting configuration {what} in `{cmd.resource_group}`…"
 
 
 async def _status(deps: Deps, cmd: Command, asked: Asked) -> None:
@@ -139,7 +122,7 @@ async def _watch(deps: Deps, cmd: Command, asked: Asked) -> None:
 
 
 WORK: dict[str, Work] = {
-    "start": _start,
+    "start": start,
     "stop": stop_or_delete,
     "delete": stop_or_delete,
     "status": _status,

@@ -1,16 +1,25 @@
-"""The AI Core client against httpx.MockTransport: auth, headers, errors, retries, bulk, logs."""
+"""The AI Core client against httpx.MockTransport: auth, headers, errors, retries, bulk, logs,
+configurations."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import AuthError, NotFoundError, ProviderUnavailable
+from bot.errors import (
+    AuthError,
+    BadRequestError,
+    InputError,
+    NotFoundError,
+    ProviderUnavailable,
+)
 from bot.http import RetryPolicy
 from bot.providers.aicore.client import AICoreClient
 from bot.providers.aicore.models import Execution
@@ -82,7 +91,9 @@ def error(
     )
 
 
-def execution(exec_id: str = "e0001abc", status: str = "RUNNING", **extra: object) -> dict:
+def execution(
+    exec_id: str = "e0001abc", status: str = "RUNNING", **extra: object
+) -> dict[str, object]:
     return {
         "id": exec_id,
         "configurationId": "cfg1",
@@ -108,31 +119,36 @@ def waits() -> Waits:
 
 
 @pytest.fixture
-async def client(api: Api, waits: Waits):
-    clock = [1000.0]
+def clock() -> list[float]:
+    """The client's monotonic clock, which a test moves by hand."""
+    return [1000.0]
+
+
+@pytest.fixture
+async def client(api: Api, waits: Waits, clock: list[float]) -> AsyncIterator[AICoreClient]:
     async with httpx.AsyncClient(transport=httpx.MockTransport(api)) as http:
-        c = AICoreClient(
+        yield AICoreClient(
             credentials=CREDS,
             http=http,
             retry=RetryPolicy(attempts=4, sleep=waits),
             clock=lambda: clock[0],
         )
-        c.test_clock = clock  # type: ignore[attr-defined]
-        yield c
 
 
-async def test_token_is_cached_and_refreshed_before_it_expires(api: Api, client) -> None:
+async def test_token_is_cached_and_refreshed_before_it_expires(
+    api: Api, client: AICoreClient, clock: list[float]
+) -> None:
     api.on("GET", "/lm/executions/e0001abc", ok(execution()))
     await client.get_execution("default", "e0001abc")
     await client.get_execution("default", "e0001abc")
     assert api.tokens_issued == 1
-    client.test_clock[0] += 1800 + 1  # past half of the 3600 s lifetime: refresh early
+    clock[0] += 1800 + 1  # past half of the 3600 s lifetime: refresh early
     await client.get_execution("default", "e0001abc")
     assert api.tokens_issued == 2
     assert api.requests[-1].headers["Authorization"] == "Bearer tok2"
 
 
-async def test_a_401_refreshes_the_token_once_and_retries(api: Api, client) -> None:
+async def test_a_401_refreshes_the_token_once_and_retries(api: Api, client: AICoreClient) -> None:
     api.on(
         "GET",
         "/lm/executions/e0001abc",
@@ -144,14 +160,16 @@ async def test_a_401_refreshes_the_token_once_and_retries(api: Api, client) -> N
     assert api.tokens_issued == 2
 
 
-async def test_a_second_401_is_an_auth_error(api: Api, client) -> None:
+async def test_a_second_401_is_an_auth_error(api: Api, client: AICoreClient) -> None:
     api.on("GET", "/lm/executions/e0001abc", lambda _r: error(401, "401", "no access"))
     with pytest.raises(AuthError):
         await client.get_execution("default", "e0001abc")
     assert len(api.requests) == 2
 
 
-async def test_token_request_is_client_credentials_with_basic_auth(api: Api, client) -> None:
+async def test_token_request_is_client_credentials_with_basic_auth(
+    api: Api, client: AICoreClient
+) -> None:
     api.on("GET", "/lm/meta", ok({"aiApi": {"version": "2"}}))
     await client.meta()
     request = api.token_requests[0]
@@ -162,7 +180,9 @@ async def test_token_request_is_client_credentials_with_basic_auth(api: Api, cli
     assert "AI-Resource-Group" not in api.requests[0].headers  # /lm/meta takes none
 
 
-async def test_resource_group_header_on_every_call_including_logs(api: Api, client) -> None:
+async def test_resource_group_header_on_every_call_including_logs(
+    api: Api, client: AICoreClient
+) -> None:
     api.on("GET", "/lm/executions/e0001abc", ok(execution()))
     api.on("GET", "/lm/executions/e0001abc/logs", ok({"data": {"result": []}}))
     api.on("GET", "/lm/executions", ok({"count": 0, "resources": []}))
@@ -173,7 +193,7 @@ async def test_resource_group_header_on_every_call_including_logs(api: Api, clie
 
 
 async def test_error_body_becomes_an_error_with_message_code_and_request_id(
-    api: Api, client
+    api: Api, client: AICoreClient
 ) -> None:
     api.on(
         "GET",
@@ -187,7 +207,9 @@ async def test_error_body_becomes_an_error_with_message_code_and_request_id(
     assert "abc-123" in caught.value.user_text()
 
 
-async def test_get_is_retried_on_429_waiting_retry_after(api: Api, client, waits: Waits) -> None:
+async def test_get_is_retried_on_429_waiting_retry_after(
+    api: Api, client: AICoreClient, waits: Waits
+) -> None:
     api.on(
         "GET",
         "/lm/executions/e0001abc",
@@ -201,7 +223,9 @@ async def test_get_is_retried_on_429_waiting_retry_after(api: Api, client, waits
     assert 0 <= waits.seconds[1] <= 8.0  # backoff with full jitter, capped
 
 
-async def test_retries_give_up_with_unavailable_and_the_request_id(api: Api, client) -> None:
+async def test_retries_give_up_with_unavailable_and_the_request_id(
+    api: Api, client: AICoreClient
+) -> None:
     api.on(
         "GET", "/lm/executions/e0001abc", lambda _r: error(500, "500", "boom", request_id="r-500")
     )
@@ -212,7 +236,7 @@ async def test_retries_give_up_with_unavailable_and_the_request_id(api: Api, cli
 
 
 async def test_a_retry_after_beyond_the_cap_is_not_waited_out(
-    api: Api, client, waits: Waits
+    api: Api, client: AICoreClient, waits: Waits
 ) -> None:
     api.on(
         "GET",
@@ -224,7 +248,9 @@ async def test_a_retry_after_beyond_the_cap_is_not_waited_out(
     assert waits.seconds == []
 
 
-async def test_start_is_not_retried_on_500_and_finds_the_run_it_started(api: Api, client) -> None:
+async def test_start_is_not_retried_on_500_and_finds_the_run_it_started(
+    api: Api, client: AICoreClient
+) -> None:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     api.on("POST", "/lm/executions", lambda _r: error(500, "500", "gateway hiccup"))
     api.on(
@@ -248,7 +274,7 @@ async def test_start_is_not_retried_on_500_and_finds_the_run_it_started(api: Api
 
 
 async def test_start_after_an_ambiguous_failure_with_no_new_run_says_nothing_started(
-    api: Api, client
+    api: Api, client: AICoreClient
 ) -> None:
     api.on("POST", "/lm/executions", lambda _r: error(502, "502", "bad gateway"))
     api.on("GET", "/lm/executions", ok({"count": 0, "resources": []}))
@@ -257,7 +283,7 @@ async def test_start_after_an_ambiguous_failure_with_no_new_run_says_nothing_sta
     assert len(api.calls("POST", "/lm/executions")) == 1
 
 
-async def test_start_timeout_is_looked_up_not_retried(api: Api, client) -> None:
+async def test_start_timeout_is_looked_up_not_retried(api: Api, client: AICoreClient) -> None:
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
@@ -269,7 +295,9 @@ async def test_start_timeout_is_looked_up_not_retried(api: Api, client) -> None:
     assert len(api.calls("GET", "/lm/executions")) == 1
 
 
-async def test_start_on_429_waits_and_tries_again(api: Api, client, waits: Waits) -> None:
+async def test_start_on_429_waits_and_tries_again(
+    api: Api, client: AICoreClient, waits: Waits
+) -> None:
     api.on(
         "POST",
         "/lm/executions",
@@ -282,14 +310,16 @@ async def test_start_on_429_waits_and_tries_again(api: Api, client, waits: Waits
     assert json.loads(api.calls("POST", "/lm/executions")[0].content) == {"configurationId": "cfg1"}
 
 
-async def test_start_with_a_4xx_is_an_error_without_lookup(api: Api, client) -> None:
+async def test_start_with_a_4xx_is_an_error_without_lookup(api: Api, client: AICoreClient) -> None:
     api.on("POST", "/lm/executions", lambda _r: error(404, "01020001", "Configuration not found"))
     with pytest.raises(NotFoundError, match="Configuration not found"):
         await client.start_execution("default", "cfg1")
     assert api.calls("GET", "/lm/executions") == []
 
 
-async def test_bulk_uses_merge_patch_and_reads_partial_success(api: Api, client) -> None:
+async def test_bulk_uses_merge_patch_and_reads_partial_success(
+    api: Api, client: AICoreClient
+) -> None:
     capabilities = {"bulkUpdates": {"executions": True}}
     api.on("GET", "/lm/meta", ok({"aiApi": {"capabilities": capabilities}}))
     api.on(
@@ -325,7 +355,9 @@ async def test_bulk_uses_merge_patch_and_reads_partial_success(api: Api, client)
     assert outcomes[1].request_id == "r-b" and outcomes[1].code == "01010020"
 
 
-async def test_without_bulk_capability_single_calls_are_made(api: Api, client) -> None:
+async def test_without_bulk_capability_single_calls_are_made(
+    api: Api, client: AICoreClient
+) -> None:
     api.on("GET", "/lm/meta", ok({"aiApi": {"capabilities": {}}}))
     api.on(
         "DELETE",
@@ -343,7 +375,9 @@ async def test_without_bulk_capability_single_calls_are_made(api: Api, client) -
     ]
 
 
-async def test_logs_start_at_submission_and_come_back_oldest_first(api: Api, client) -> None:
+async def test_logs_start_at_submission_and_come_back_oldest_first(
+    api: Api, client: AICoreClient
+) -> None:
     api.on(
         "GET",
         "/lm/executions/e0001abc/logs",
@@ -367,7 +401,7 @@ async def test_logs_start_at_submission_and_come_back_oldest_first(api: Api, cli
     assert [line.msg for line in lines] == ["older", "newest"]
 
 
-async def test_list_pages_until_a_short_page(api: Api, client) -> None:
+async def test_list_pages_until_a_short_page(api: Api, client: AICoreClient) -> None:
     pages = [
         {"count": 3, "resources": [execution("a0000001"), execution("b0000002")]},
         {"count": 3, "resources": [execution("c0000003")]},
@@ -380,7 +414,7 @@ async def test_list_pages_until_a_short_page(api: Api, client) -> None:
     assert api.calls("GET", "/lm/executions")[0].url.params["status"] == "RUNNING"
 
 
-async def test_unknown_status_and_fields_are_tolerated(api: Api, client) -> None:
+async def test_unknown_status_and_fields_are_tolerated(api: Api, client: AICoreClient) -> None:
     api.on(
         "GET",
         "/lm/executions/e0001abc",
@@ -395,3 +429,202 @@ async def test_unknown_status_and_fields_are_tolerated(api: Api, client) -> None
     run = await client.get_execution("default", "e0001abc")
     assert run.status == "QUEUED_SOMEWHERE"
     assert run.created_at == datetime(2024, 9, 18, 13, 19, 40, 527449, tzinfo=UTC)
+
+
+# --- configurations ---------------------------------------------------------------------------
+
+
+def configuration(config_id: str = "cfg-train", **extra: object) -> dict[str, object]:
+    return {
+        "id": config_id,
+        "name": "Train a small model",
+        "scenarioId": "demo",
+        "executableId": "trainer",
+        "parameterBindings": [{"key": "epochs", "value": "3"}],
+        "inputArtifactBindings": [{"key": "data", "artifactId": "art-0001"}],
+        "createdAt": "2026-11-24T10:00:00Z",
+        **extra,
+    }
+
+
+async def test_search_asks_for_a_case_insensitive_substring_of_the_name(
+    api: Api, client: AICoreClient
+) -> None:
+    api.on("GET", "/lm/configurations", ok({"count": 7, "resources": [configuration()]}))
+    found = await client.list_configurations("team-a", search="Small model", top=5)
+    [request] = api.calls("GET", "/lm/configurations")
+    assert dict(request.url.params) == {
+        "$top": "5",
+        "$search": "Small model",
+        "searchCaseInsensitive": "true",
+    }
+    assert request.headers["AI-Resource-Group"] == "team-a"
+    assert found.count == 7
+    [config] = found.resources
+    assert [(b.key, b.value) for b in config.parameter_bindings] == [("epochs", "3")]
+    assert [(b.key, b.artifact_id) for b in config.input_artifact_bindings] == [
+        ("data", "art-0001")
+    ]
+    assert config.created_at == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+async def test_listing_without_a_search_sends_only_top(api: Api, client: AICoreClient) -> None:
+    api.on("GET", "/lm/configurations", ok({"count": 0, "resources": []}))
+    assert (await client.list_configurations("default")).resources == []
+    await client.list_configurations("default", top=1_000_000)
+    requests = api.calls("GET", "/lm/configurations")
+    assert [dict(r.url.params) for r in requests] == [{"$top": "500"}, {"$top": "100000"}]
+
+
+async def test_get_configuration_reads_its_bindings(api: Api, client: AICoreClient) -> None:
+    api.on("GET", "/lm/configurations/cfg-train", ok(configuration(brandNewField=1)))
+    config = await client.get_configuration("default", "cfg-train")
+    assert config.parameter_bindings[0].value == "3"
+    assert config.input_artifact_bindings[0].artifact_id == "art-0001"
+
+
+async def test_a_configuration_without_bindings_has_empty_lists(
+    api: Api, client: AICoreClient
+) -> None:
+    api.on("GET", "/lm/configurations/cfg-bare", ok({"id": "cfg-bare", "name": "bare"}))
+    config = await client.get_configuration("default", "cfg-bare")
+    assert config.parameter_bindings == [] and config.input_artifact_bindings == []
+    assert config.created_at is None
+
+
+@pytest.mark.parametrize("search", ["", "x" * 81, "epochs~3"])
+async def test_a_search_the_api_would_refuse_makes_no_call(
+    api: Api, client: AICoreClient, search: str
+) -> None:
+    with pytest.raises(InputError):
+        await client.list_configurations("default", search=search)
+    assert api.requests == [] and api.token_requests == []
+
+
+async def test_the_longest_search_is_sent(api: Api, client: AICoreClient) -> None:
+    api.on("GET", "/lm/configurations", ok({"count": 0, "resources": []}))
+    await client.list_configurations("default", search="x" * 80)
+    assert api.calls("GET", "/lm/configurations")[0].url.params["$search"] == "x" * 80
+
+
+async def create(client: AICoreClient, **overrides: Any) -> str:
+    arguments: dict[str, Any] = {
+        "name": "Train a small model (lr 0.01)",
+        "scenario_id": "demo",
+        "executable_id": "trainer",
+        "parameter_bindings": [("epochs", "3"), ("learning_rate", "0.01")],
+        "input_artifact_bindings": [("data", "art-0001")],
+        **overrides,
+    }
+    return await client.create_configuration("team-a", **arguments)
+
+
+async def test_create_posts_the_spec_body_and_returns_the_new_id(
+    api: Api, client: AICoreClient
+) -> None:
+    api.on(
+        "POST",
+        "/lm/configurations",
+        ok({"id": "2f0d3c55-6ad1-4d0e-9f8f-1c4b7d5e9a01", "message": "Configuration created"}, 201),
+    )
+    assert await create(client) == "2f0d3c55-6ad1-4d0e-9f8f-1c4b7d5e9a01"
+    [request] = api.calls("POST", "/lm/configurations")
+    assert request.headers["AI-Resource-Group"] == "team-a"
+    assert json.loads(request.content) == {
+        "name": "Train a small model (lr 0.01)",
+        "scenarioId": "demo",
+        "executableId": "trainer",
+        "parameterBindings": [
+            {"key": "epochs", "value": "3"},
+            {"key": "learning_rate", "value": "0.01"},
+        ],
+        "inputArtifactBindings": [{"key": "data", "artifactId": "art-0001"}],
+    }
+
+
+async def test_create_refused_with_400_keeps_the_request_id(api: Api, client: AICoreClient) -> None:
+    api.on(
+        "POST",
+        "/lm/configurations",
+        lambda _r: error(400, "01020003", "Executable trainer not found", request_id="r-400"),
+    )
+    with pytest.raises(BadRequestError) as caught:
+        await create(client)
+    assert caught.value.request_id == "r-400" and caught.value.code == "01020003"
+    assert "Executable trainer not found" in caught.value.user_text()
+    assert "r-400" in caught.value.user_text()
+    assert len(api.calls("POST", "/lm/configurations")) == 1
+
+
+async def test_create_is_not_retried_after_a_5xx(api: Api, client: AICoreClient) -> None:
+    api.on("POST", "/lm/configurations", lambda _r: error(503, "503", "busy", request_id="r-5"))
+    with pytest.raises(ProviderUnavailable) as caught:
+        await create(client)
+    assert caught.value.request_id == "r-5"
+    assert len(api.calls("POST", "/lm/configurations")) == 1
+
+
+async def test_create_is_not_retried_after_a_timeout(api: Api, client: AICoreClient) -> None:
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    api.on("POST", "/lm/configurations", timeout)
+    with pytest.raises(ProviderUnavailable):
+        await create(client)
+    assert len(api.calls("POST", "/lm/configurations")) == 1
+
+
+async def test_create_on_429_waits_and_tries_again(
+    api: Api, client: AICoreClient, waits: Waits
+) -> None:
+    # A 429 is refused before AI Core does anything, so another try cannot create a second one.
+    api.on(
+        "POST",
+        "/lm/configurations",
+        lambda _r: error(429, "429", "busy", headers={"Retry-After": "2"}),
+        ok({"id": "cfg-new1", "message": "Configuration created"}, 201),
+    )
+    assert await create(client) == "cfg-new1"
+    assert waits.seconds == [2.0]
+
+
+async def test_a_201_without_an_id_is_ambiguous(api: Api, client: AICoreClient) -> None:
+    api.on("POST", "/lm/configurations", ok({"message": "Configuration created"}, 201))
+    with pytest.raises(ProviderUnavailable, match="may have been created"):
+        await create(client)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ({"name": ""}, "needs a name"),
+        ({"name": "x" * 257}, "at most 256"),
+        ({"name": "naïve run"}, "`ï`"),
+        ({"name": "tab\tand`tick"}, "not '`'"),
+        ({"scenario_id": "dem"}, "scenario ID"),
+        ({"executable_id": "has space"}, "executable ID"),
+        ({"parameter_bindings": [("k", "v")] * 1001}, "at most 1000 parameter"),
+        ({"parameter_bindings": [("k" * 257, "v")]}, "at most 256"),
+        ({"parameter_bindings": [("prompt", "v" * 5001)]}, "at most 5000"),
+        ({"input_artifact_bindings": [("data", "art-0001")] * 1001}, "at most 1000 input"),
+        ({"input_artifact_bindings": [("data", "ai://x/y")]}, "not a valid artifact ID"),
+    ],
+)
+async def test_what_the_spec_refuses_in_a_creation_makes_no_call(
+    api: Api, client: AICoreClient, overrides: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(says)):
+        await create(client, **overrides)
+    assert api.requests == [] and api.token_requests == []
+
+
+async def test_the_limits_themselves_are_allowed(api: Api, client: AICoreClient) -> None:
+    api.on("POST", "/lm/configurations", ok({"id": "cfg-new1", "message": "created"}, 201))
+    punctuation = " .!?,;:[](){}<>\"'=+*/\\^&%@~$#|-_\t"
+    await create(client, name=punctuation + "x" * (256 - len(punctuation)))
+    await create(
+        client,
+        parameter_bindings=[(f"k{i}", "v") for i in range(999)] + [("k" * 256, "v" * 5000)],
+        input_artifact_bindings=[("data", "a" * 64)] * 1000,
+    )
+    assert len(api.calls("POST", "/lm/configurations")) == 2

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from bot.providers.aicore.simulator import AICoreSimulator, ManualClock, SystemClock
+from bot.sandbox.demo import OUT_OF_MEMORY_LOG, aicore_simulator
+from tests.support.waits import until
 
 RG = {"AI-Resource-Group": "default"}
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -791,6 +793,335 @@ async def test_configurations(api: httpx.AsyncClient, sim: AICoreSimulator) -> N
     assert paged["count"] == 5 and len(paged["resources"]) == 1
 
 
+async def test_configurations_show_their_bindings(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    sim.add_configuration(
+        "conf-bound",
+        parameters={"epochs": "3", "learning_rate": "0.001"},
+        input_artifacts={"data": "art-0001"},
+    )
+    one = (await api.get("/v2/lm/configurations/conf-bound")).json()
+    assert one["parameterBindings"] == [
+        {"key": "epochs", "value": "3"},
+        {"key": "learning_rate", "value": "0.001"},
+    ]
+    assert one["inputArtifactBindings"] == [{"key": "data", "artifactId": "art-0001"}]
+    listed = (await api.get("/v2/lm/configurations")).json()["resources"]
+    assert next(c for c in listed if c["id"] == "conf-bound") == one
+    assert sim.configuration_json("conf-bound") == one
+    assert sim.configuration_json("conf-bound", "team-b") is None
+
+
+async def search(api: httpx.AsyncClient, params: Mapping[str, str | int]) -> tuple[int, list[str]]:
+    response = await api.get("/v2/lm/configurations", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["count"], [c["name"] for c in body["resources"]]
+
+
+async def test_search_is_a_substring_of_the_name(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    sim.add_configuration("conf-eval", name="Nightly evaluation", scenario_id="evaluation")
+    sim.add_configuration("conf-week", name="weekly training")
+    # The listing's order: createdAt, then id (conf-eval before conf-ok).
+    assert await search(api, {"$search": "ightly"}) == (
+        2,
+        ["Nightly evaluation", "nightly training"],
+    )
+    assert await search(api, {"$search": "nightly"}) == (1, ["nightly training"])
+    assert await search(api, {"$search": "NIGHTLY", "searchCaseInsensitive": "true"}) == (
+        2,
+        ["Nightly evaluation", "nightly training"],
+    )
+    assert await search(api, {"$search": "NIGHTLY", "searchCaseInsensitive": "false"}) == (
+        0,
+        [],
+    )
+    # count is every match, the page only what $top lets through; filters combine.
+    assert await search(api, {"$search": "training", "$top": 1}) == (2, ["nightly training"])
+    assert await search(api, {"$search": "ightly", "scenarioId": "evaluation"}) == (
+        1,
+        ["Nightly evaluation"],
+    )
+    # SAP's Python SDK sends the OData options without the "$".
+    assert await search(api, {"search": "weekly"}) == (1, ["weekly training"])
+    assert await search(api, {"$search": "x" * 80}) == (0, [])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"$search": ""},
+        {"$search": "x" * 81},
+        {"$search": "epochs~3"},
+        {"$search": "nightly", "searchCaseInsensitive": "yes"},
+    ],
+)
+async def test_search_refuses_what_the_spec_refuses(
+    api: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    response = await api.get("/v2/lm/configurations", params=params)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "InvalidRequest"
+
+
+def new_configuration(**overrides: object) -> dict[str, object]:
+    return {
+        "name": "nightly training (lr 0.01)",
+        "scenarioId": "training",
+        "executableId": "train",
+        "parameterBindings": [{"key": "learning_rate", "value": "0.01"}],
+        "inputArtifactBindings": [{"key": "data", "artifactId": "art-0001"}],
+        **overrides,
+    }
+
+
+async def create_configuration(
+    api: httpx.AsyncClient, body: Mapping[str, object], *, group: str = "default"
+) -> str:
+    response = await api.post(
+        "/v2/lm/configurations", json=body, headers={"AI-Resource-Group": group}
+    )
+    assert response.status_code == 201, response.text
+    config_id: str = response.json()["id"]
+    return config_id
+
+
+async def test_create_configuration_answers_201_and_stores_it(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    clock.advance(90)
+    before = sim.configuration_ids()
+    response = await api.post("/v2/lm/configurations", json=new_configuration())
+    assert response.status_code == 201
+    config_id = response.json()["id"]
+    assert response.json() == {"id": config_id, "message": "Configuration created"}
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", config_id)
+    assert response.headers["location"] == f"http://sim/v2/lm/configurations/{config_id}"
+
+    stored = (await api.get(f"/v2/lm/configurations/{config_id}")).json()
+    assert stored == {
+        "id": config_id,
+        "name": "nightly training (lr 0.01)",
+        "scenarioId": "training",
+        "executableId": "train",
+        "parameterBindings": [{"key": "learning_rate", "value": "0.01"}],
+        "inputArtifactBindings": [{"key": "data", "artifactId": "art-0001"}],
+        "createdAt": "2025-01-06T09:01:30Z",
+    }
+    assert sim.configuration_json(config_id) == stored
+    assert sim.configuration_ids() == [*before, config_id]  # the newest lists last
+    assert sim.configuration_ids("team-b") == ["conf-b"]
+    [post] = sim.calls("POST", "/lm/configurations")
+    assert post.json() == new_configuration()
+
+    # Bindings are optional; a second configuration of the same name is another one.
+    bare = {
+        "name": "nightly training (lr 0.01)",
+        "scenarioId": "training",
+        "executableId": "train2",
+    }
+    other = await create_configuration(api, bare)
+    assert other != config_id
+    assert sim.configuration_json(other) == {
+        **bare,
+        "id": other,
+        "parameterBindings": [],
+        "inputArtifactBindings": [],
+        "createdAt": "2025-01-06T09:01:30Z",
+    }
+
+
+@pytest.fixture
+def sweep(sim: AICoreSimulator) -> AICoreSimulator:
+    """Two seeded runs of one executable that differ in batch size, and so in outcome."""
+    sim.add_configuration(
+        "sweep-fits",
+        executable_id="sweep",
+        parameters={"batch_size": "32", "learning_rate": "0.001"},
+        running_seconds=10,
+    )
+    sim.add_configuration(
+        "sweep-ooms",
+        executable_id="sweep",
+        parameters={"batch_size": "512", "learning_rate": "0.001"},
+        outcome="DEAD",
+        status_message="CUDA out of memory",
+        pending_seconds=1,
+        running_seconds=3,
+        last_words=("torch.cuda.OutOfMemoryError",),
+    )
+    return sim
+
+
+def sweep_copy(**parameters: str) -> dict[str, object]:
+    bindings = [{"key": key, "value": value} for key, value in parameters.items()]
+    return new_configuration(executableId="sweep", parameterBindings=bindings)
+
+
+async def test_a_created_configuration_runs_like_the_most_similar_one(
+    api: httpx.AsyncClient, sweep: AICoreSimulator, clock: ManualClock
+) -> None:
+    ooms = await create_configuration(api, sweep_copy(batch_size="512", learning_rate="0.01"))
+    # Another learning rate, or it would share it with the newer copy above, and tie.
+    fits = await create_configuration(api, sweep_copy(batch_size="32", learning_rate="0.1"))
+    dying, finishing = await start(api, ooms), await start(api, fits)
+
+    clock.advance(3.9)  # sweep-ooms's timing (1 s pending, 3 s running), not the simulator's
+    assert (await get(api, dying))["status"] == "RUNNING"
+    clock.advance(0.1)
+    dead = await get(api, dying)
+    assert (dead["status"], dead["statusMessage"]) == ("DEAD", "CUDA out of memory")
+    logs = await api.get(f"/v2/lm/executions/{dying}/logs")
+    assert logs.json()["data"]["result"][-1]["msg"] == "torch.cuda.OutOfMemoryError"
+
+    clock.advance(10.9)  # sweep-fits: the simulator's 5 s pending, its own 10 s running
+    assert (await get(api, finishing))["status"] == "RUNNING"
+    clock.advance(0.1)
+    assert (await get(api, finishing))["status"] == "COMPLETED"
+
+
+def test_ties_go_to_the_newest_configuration(sweep: AICoreSimulator, clock: ManualClock) -> None:
+    # One value in common with each; sweep-ooms was registered last at the same instant.
+    assert sweep.behaviour_source("training", "sweep", [("learning_rate", "0.001")]) == "sweep-ooms"
+    clock.advance(1)
+    sweep.add_configuration("sweep-later", executable_id="sweep")
+    # No value in common with any: the newest of the scenario and executable still lends.
+    assert sweep.behaviour_source("training", "sweep", [("epochs", "7")]) == "sweep-later"
+    assert sweep.behaviour_source("training", "sweep", [("batch_size", "32")]) == "sweep-fits"
+    assert sweep.behaviour_source("training", "other", [("batch_size", "32")]) is None
+    assert sweep.behaviour_source("evaluation", "sweep", [("batch_size", "32")]) is None
+
+
+async def test_a_created_configuration_can_lend_its_behaviour_too(
+    api: httpx.AsyncClient, sweep: AICoreSimulator, clock: ManualClock
+) -> None:
+    clock.advance(1)
+    first = await create_configuration(api, sweep_copy(batch_size="512", epochs="5"))
+    assert sweep.behaviour_source("training", "sweep", [("epochs", "5")]) == first
+    second = await create_configuration(api, sweep_copy(epochs="5"))
+    execution_id = await start(api, second)
+    clock.advance(4)
+    assert (await get(api, execution_id))["status"] == "DEAD"  # first copied sweep-ooms
+
+
+async def test_without_a_similar_configuration_a_created_one_completes(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    config_id = await create_configuration(api, new_configuration(executableId="brand-new"))
+    execution_id = await start(api, config_id)
+    clock.advance(64.9)  # the simulator's own timing: 5 s pending, 60 s running
+    assert (await get(api, execution_id))["status"] == "RUNNING"
+    clock.advance(0.1)
+    assert (await get(api, execution_id))["status"] == "COMPLETED"
+
+
+async def test_only_the_same_resource_group_lends_its_behaviour(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    # In "default" the newest training/train configuration is conf-lost (UNKNOWN forever);
+    # team-b has only conf-b, which completes.
+    config_id = await create_configuration(api, new_configuration(), group="team-b")
+    assert sim.configuration_json(config_id) is None
+    response = await api.post(
+        "/v2/lm/executions",
+        json={"configurationId": config_id},
+        headers={"AI-Resource-Group": "team-b"},
+    )
+    execution_id = response.json()["id"]
+    clock.advance(65)
+    assert sim.execution_status(execution_id, "team-b") == "COMPLETED"
+
+
+NAME_CHARACTERS = " .!?,;:[](){}<>\"'=+*/\\^&%@~$#|-_\t\u00a0Az09"
+LONGEST_NAME = NAME_CHARACTERS + "x" * (256 - len(NAME_CHARACTERS))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        new_configuration(name=""),  # the spec's pattern allows an empty name
+        new_configuration(name=LONGEST_NAME),
+        new_configuration(parameterBindings=[{"key": "k" * 256, "value": "v" * 5000}] * 1000),
+        new_configuration(inputArtifactBindings=[{"key": "k", "artifactId": "a" * 64}] * 1000),
+        new_configuration(parameterBindings=[], inputArtifactBindings=[], extra="ignored"),
+    ],
+    ids=["empty-name", "longest-name", "most-parameters", "most-artifacts", "no-bindings"],
+)
+async def test_create_configuration_accepts_the_spec_limits(
+    api: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    await create_configuration(api, body)
+
+
+def _without(field: str) -> dict[str, object]:
+    return {k: v for k, v in new_configuration().items() if k != field}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _without("name"),
+        _without("scenarioId"),
+        _without("executableId"),
+        new_configuration(name=None),
+        new_configuration(name=LONGEST_NAME + "x"),
+        new_configuration(name="naïve"),
+        new_configuration(name="back`tick"),
+        new_configuration(scenarioId="abc"),
+        new_configuration(executableId="has space"),
+        new_configuration(parameterBindings={"epochs": "3"}),
+        new_configuration(parameterBindings=None),
+        new_configuration(parameterBindings=[{"key": "epochs"}]),
+        new_configuration(parameterBindings=[{"key": "epochs", "value": 3}]),
+        new_configuration(parameterBindings=["epochs=3"]),
+        new_configuration(parameterBindings=[{"key": "k", "value": "v"}] * 1001),
+        new_configuration(parameterBindings=[{"key": "k" * 257, "value": "v"}]),
+        new_configuration(parameterBindings=[{"key": "k", "value": "v" * 5001}]),
+        new_configuration(inputArtifactBindings=[{"key": "data", "artifactId": "bad id"}]),
+        new_configuration(inputArtifactBindings=[{"key": "data"}]),
+        new_configuration(inputArtifactBindings=[{"key": "k", "artifactId": "art-1"}] * 1001),
+        new_configuration(inputArtifactBindings=[{"key": "k" * 257, "artifactId": "art-1"}]),
+        ["not", "an", "object"],
+    ],
+)
+async def test_create_configuration_refuses_what_the_spec_refuses(
+    api: httpx.AsyncClient, sim: AICoreSimulator, body: object
+) -> None:
+    before = sim.configuration_ids()
+    response = await api.post("/v2/lm/configurations", json=body)
+    assert response.status_code == 400, response.text
+    assert error_of(response)["code"] == "InvalidRequest"
+    assert sim.configuration_ids() == before
+
+
+async def test_create_configuration_needs_a_json_body(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    response = await api.post(
+        "/v2/lm/configurations", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert len(sim.configuration_ids()) == 4
+
+
+async def test_faults_and_recording_reach_configuration_creation(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    sim.inject_fault(status=503, method="POST", path_prefix="/lm/configurations")
+    failed = await api.post("/v2/lm/configurations", json=new_configuration())
+    assert failed.status_code == 503
+    assert error_of(failed)["code"] == "ServiceUnavailable"
+    assert len(sim.configuration_ids()) == 4  # a failed POST created nothing
+    await create_configuration(api, new_configuration())
+    assert len(sim.configuration_ids()) == 5
+    posts = sim.calls("POST", "/lm/configurations")
+    assert [p.json() for p in posts] == [new_configuration()] * 2
+    assert all(p.headers["ai-resource-group"] == "default" for p in posts)
+
+
 async def test_metrics(api: httpx.AsyncClient, sim: AICoreSimulator) -> None:
     execution_id = sim.add_execution(configuration_id="conf-ok", status="COMPLETED")
     empty = (await api.get("/v2/lm/metrics", params={"executionIds": execution_id})).json()
@@ -940,6 +1271,13 @@ def test_seeding_validates_input(sim: AICoreSimulator) -> None:
         sim.add_execution(configuration_id="conf-ok", status_message="needs a status")
     with pytest.raises(KeyError):
         sim.add_logs("feedfacecafebeef", ["x"])
+    with pytest.raises(ValueError):
+        sim.add_configuration("conf-x", parameters={"k" * 257: "v"})
+    with pytest.raises(ValueError):
+        sim.add_configuration("conf-x", parameters={"k": "v" * 5001})
+    with pytest.raises(ValueError):
+        sim.add_configuration("conf-x", input_artifacts={"data": "not an id"})
+    assert "conf-x" not in sim.configuration_ids()
 
 
 def test_advance_needs_a_manual_clock() -> None:
@@ -950,3 +1288,61 @@ def test_advance_needs_a_manual_clock() -> None:
     execution_id = sim.add_execution(configuration_id="conf-ok")
     sim.advance(5)
     assert sim.execution_status(execution_id) == "RUNNING"
+
+
+# --- the sandbox's demo ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("copied", "changed", "behaves_like"),
+    [
+        ("demo-fail", {"learning_rate": "0.01"}, "demo-fail"),
+        ("demo-fail", {"epochs": "20"}, "demo-fail"),
+        ("demo-train", {"epochs": "5"}, "demo-train"),
+        ("demo-train", {"learning_rate": "0.01"}, "demo-train"),
+        ("demo-queue", {"learning_rate": "0.01"}, "demo-queue"),
+        ("demo-queue", {"batch_size": "32"}, "demo-queue"),
+    ],
+)
+def test_a_changed_copy_of_a_demo_configuration_behaves_like_it(
+    copied: str, changed: dict[str, str], behaves_like: str
+) -> None:
+    sim = aicore_simulator("cid", "csecret")
+    original = sim.configuration_json(copied)
+    assert original is not None
+    values = {b["key"]: b["value"] for b in original["parameterBindings"]}
+    assert set(changed) <= set(values) and values != {**values, **changed}
+    parameters = list({**values, **changed}.items())
+    assert sim.behaviour_source("demo", "trainer", parameters) == behaves_like
+
+
+async def test_a_demo_fail_copy_with_another_learning_rate_dies_like_demo_fail() -> None:
+    sim = aicore_simulator("cid", "csecret", speed=100)  # the real clock, 0.2 s to DEAD
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        form = {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "csecret"}
+        token = (await client.post("/oauth/token", data=form)).json()["access_token"]
+        client.headers.update({"Authorization": f"Bearer {token}", **RG})
+        copy = {
+            "name": "Train with too large a batch (lr 0.01)",
+            "scenarioId": "demo",
+            "executableId": "trainer",
+            "parameterBindings": [
+                {"key": "epochs", "value": "10"},
+                {"key": "learning_rate", "value": "0.01"},
+                {"key": "batch_size", "value": "512"},
+            ],
+        }
+        execution_id = await start(client, await create_configuration(client, copy))
+        await until(lambda: _ended(sim, execution_id))
+        run = await get(client, execution_id)
+        logs = await client.get(
+            f"/v2/lm/executions/{execution_id}/logs", params={"start": run["createdAt"]}
+        )
+    assert run["status"] == "DEAD"
+    assert run["statusMessage"].startswith("Pod OOMKilled")
+    assert logs.json()["data"]["result"][-1]["msg"] == OUT_OF_MEMORY_LOG[-1]
+
+
+async def _ended(sim: AICoreSimulator, execution_id: str) -> bool:
+    return sim.execution_status(execution_id) in {"DEAD", "COMPLETED"}

@@ -200,6 +200,69 @@ async def test_configurations_and_metrics_conform(
     await conforming(await api.get("/v2/lm/metrics", params={"tagFilters": "winner=true"}), 200)
 
 
+async def test_configuration_bindings_search_and_creation_conform(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    sim.add_configuration(
+        "conf-bound",
+        name="nightly training, bound",
+        parameters={"epochs": "3", "learning_rate": "0.001"},
+        input_artifacts={"data": "art-0001"},
+    )
+    bound = await conforming(await api.get("/v2/lm/configurations/conf-bound"), 200)
+    assert bound.json()["parameterBindings"][0] == {"key": "epochs", "value": "3"}
+    search: dict[str, str | int] = {
+        "$search": "NIGHTLY",
+        "searchCaseInsensitive": "true",
+        "$top": 10,
+    }
+    found = await conforming(await api.get("/v2/lm/configurations", params=search), 200)
+    assert found.json()["count"] == 2
+
+    body = {
+        "name": "nightly training (lr 0.01)",
+        "scenarioId": "training",
+        "executableId": "train",
+        "parameterBindings": [
+            {"key": "epochs", "value": "3"},
+            {"key": "learning_rate", "value": "0.01"},
+        ],
+        "inputArtifactBindings": [{"key": "data", "artifactId": "art-0001"}],
+    }
+    created = await conforming(await api.post("/v2/lm/configurations", json=body), 201)
+    config_id = created.json()["id"]
+    await conforming(await api.get(f"/v2/lm/configurations/{config_id}"), 200)
+    minimal = {"name": "bare", "scenarioId": "training", "executableId": "train"}
+    await conforming(await api.post("/v2/lm/configurations", json=minimal), 201)
+    await conforming(await api.get("/v2/lm/configurations"), 200)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"scenarioId": "training", "executableId": "train"},
+        {"name": "x", "scenarioId": "abc", "executableId": "train"},
+        {
+            "name": "x",
+            "scenarioId": "training",
+            "executableId": "train",
+            "parameterBindings": [{"key": "k", "value": "v" * 5001}],
+        },
+    ],
+)
+async def test_configuration_refusals_conform(
+    api: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    refused = await api.post("/v2/lm/configurations", json=body)
+    assert refused.status_code == 400
+    with pytest.raises(AssertionError):  # the spec refuses these requests too
+        validate_exchange(refused.request, refused, check_response=False)
+    assert_conforms(refused, check_request=False)
+    search = await api.get("/v2/lm/configurations", params={"$search": "a~b"})
+    assert search.status_code == 400
+    assert_conforms(search, check_request=False)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "params", "drop_group"),
     [

@@ -177,7 +177,7 @@ async def test_parameters_for_a_fully_automated_model_are_refused_before_startin
 async def test_malformed_bria_commands_cost_no_call(team: Team, bria) -> None:
     for text, expected in [
         ("trian 5", "Did you mean `/bria train`?"),
-        ("train abc", "not a Bria model ID"),
+        ("train", "a model ID or name"),
         ("status", "exactly one model ID"),
         ("list Finished", "not a model status"),
     ]:
@@ -275,3 +275,21 @@ async def test_a_bria_outage_during_polling_loses_and_repeats_nothing(
     await team.step(1)
     replies = team.fake.thread(CHANNEL, card.ts)
     assert len(replies) == 1 and "Completed" in replies[0].text
+
+
+async def test_train_takes_a_model_name_and_an_ambiguous_name_gets_the_candidates(
+    team: Team, bria, dataset
+) -> None:
+    model = bria.add_model(dataset, name="Product shots")
+    twins = [bria.add_model(dataset, name="Lifestyle") for _ in range(2)]
+    await team.bria_cmd("train product shots")  # names ignore case where they are unique
+    await team.fake.wait_for(lambda: team.cards())
+    assert str(model) in team.cards()[0].text
+    assert "Started training of model" in await team.slack.reply_text()
+
+    started = len(team.mutations())
+    await team.bria_cmd("train Lifestyle")
+    answer = await team.slack.reply_text()
+    assert "2 models in `bria` are named `Lifestyle`" in answer and "nothing was started" in answer
+    assert all(f"`{twin}`" in answer for twin in twins)
+    assert len(team.mutations()) == started

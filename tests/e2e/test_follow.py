@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
@@ -138,6 +139,38 @@ async def test_dead_run_alerts_the_channel_with_logs_and_a_logs_button(world: Wo
     assert "Status message" in text
     await world.step(10)
     assert len([m for m in world.thread(card_ts) if m.reply_broadcast]) == 1
+
+
+async def test_the_starter_hears_of_a_death_once_in_their_dm(world: World) -> None:
+    run_id, _card_ts = await world.start("cfg-dies")
+    await world.step(6)
+    await world.step(60)  # RUNNING -> DEAD
+    direct = world.fake.direct_channel("U123")  # opened with conversations.open (im:write)
+    assert direct is not None
+
+    def told() -> list:
+        return [m for m in world.fake.messages(direct) if run_id in m.text]
+
+    assert len(told()) == 1 and "is *DEAD*" in told()[0].text
+    assert f"<#{CHANNEL}>" in flatten(told()[0].blocks)  # where its card is
+    await world.step(10)
+    assert len(told()) == 1
+
+
+async def test_no_dm_of_a_death_when_turned_off_or_when_the_card_is_in_the_dm(world: World) -> None:
+    world.poller.writer.config = replace(world.poller.writer.config, dm_on_dead=False)
+    await world.start("cfg-dies")
+    await world.step(6)
+    await world.step(60)
+    assert world.fake.direct_channel("U123") is None  # never opened: nothing was sent
+
+    world.poller.writer.config = replace(world.poller.writer.config, dm_on_dead=True)
+    await world.slack.command("start cfg-dies", channel="D0ALREADY1")  # the app's DM
+    await world.fake.wait_for(lambda: world.fake.messages("D0ALREADY1", include_replies=False))
+    await world.step(6)
+    await world.step(60)
+    alerts = [m for m in world.fake.messages("D0ALREADY1") if "is *DEAD*" in m.text]
+    assert len(alerts) == 1 and world.fake.direct_channel("U123") is None
 
 
 async def test_dead_alert_links_to_the_signed_log_page_with_public_url(

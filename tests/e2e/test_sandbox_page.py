@@ -128,7 +128,7 @@ def test_the_command_menu_suggests_subcommands_and_help_answers_privately(page: 
     box.send_keys("ore st")
     wait_for(
         page,
-        lambda: any("start <configurationId>" in li.text for li in by_css(page, "#suggestions li")),
+        lambda: any("start <name or ID>" in li.text for li in by_css(page, "#suggestions li")),
     )
     type_command(page, "/aicore help")
     answer = message_with(page, "SAP AI Core executions")
@@ -273,3 +273,52 @@ def test_acting_as_the_guest_a_click_on_someone_elses_card_is_refused(page: Any)
         card_of(page, run_id, "PENDING")  # nothing was done
     finally:
         Select(by_css(page, "#act-as")[0]).select_by_value("U0SANDBOX1")
+
+
+def test_the_start_form_suggests_configurations_and_starts_a_changed_copy(page: Any) -> None:
+    type_command(page, "/aicore start")
+    box = wait_for(page, lambda: by_css(page, "#modal-layer:not(.hidden) .bk-external-input"))[0]
+    box.click()
+    box.send_keys("small")  # the options are the bot's answer to a block_suggestion
+    wait_for(
+        page,
+        lambda: next(
+            (o for o in by_css(page, ".bk-external-option") if "Train a small model" in o.text),
+            None,
+        ),
+    ).click()
+    rate = "#modal-layer [data-block-id$='.learning_rate'] input"
+    field = wait_for(page, lambda: by_css(page, rate))[0]  # the pick's parameters follow
+    assert field.get_attribute("value") == "0.001"
+    by_css(page, "#modal-layer .dialog")[0].screenshot(str(DOCS / "sandbox-start-form.png"))
+    field.clear()
+    field.send_keys("0.01")
+    button(by_css(page, "#modal-layer .dialog")[0], "Start").click()
+    answer = message_with(page, "of the new configuration")
+    run_id = re.search(r"Started execution ([\w.-]+)", answer.text)
+    assert run_id, answer.text
+    card = card_of(page, run_id.group(1), "PENDING")
+    assert "changed in Slack: learning_rate; from demo-train" in card.text
+
+
+def test_the_home_tab_lists_my_runs_with_their_buttons(page: Any) -> None:
+    run_id = started_run(page, "demo-queue")
+    by_css(page, "#nav-home")[0].click()  # the app is told (app_home_opened) and publishes
+    home = wait_for(
+        page, lambda: next((h for h in by_css(page, ".home") if run_id in h.text), None)
+    )
+    assert home.text.index("Your recent runs") < home.text.index(run_id)
+    assert "Start a run" in home.text
+    home.screenshot(str(DOCS / "sandbox-home.png"))
+
+
+def test_the_starter_of_a_run_that_dies_hears_it_in_the_apps_dm(page: Any) -> None:
+    run_id = started_run(page, "demo-fail")
+    direct = wait_for(
+        page,
+        lambda: next((b for b in by_css(page, "#channels .nav-item") if "✉" in b.text), None),
+        timeout=60,
+    )
+    direct.click()
+    told = message_with(page, f"{run_id} is DEAD")
+    assert "A run you started has died" in told.text

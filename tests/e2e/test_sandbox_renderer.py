@@ -18,7 +18,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot import blocks
-from bot.providers.base import LogEntry, Outcome, Run
+from bot.blocks.home import home_view
+from bot.blocks.start import StartForm, candidates_text, start_modal
+from bot.providers.base import LogEntry, Outcome, Run, Target
 from bot.sandbox.page import STATIC
 from tests.support.browser import browser  # noqa: F401 - the fixture
 from tests.support.runs import AICORE, BRIA, sample_run
@@ -81,7 +83,38 @@ def everything_the_bot_draws() -> dict[str, list[dict[str, Any]]]:
     drawn["digest"] = blocks.digest_blocks("*12 changes*", [f"`e{n}` is DEAD" for n in range(12)])
     drawn["help"] = blocks.text_blocks(blocks.help_text("/aicore", "default"))
     drawn["bria help"] = blocks.text_blocks(blocks.help_text("/bria", "default"))
+    form = StartForm(scope="default", channel="C1", response_url=None)
+    drawn["start form"] = start_modal(form, label="AI Core")["blocks"]
+    drawn["start form, picked"] = start_modal(form, label="AI Core", chosen=TARGET)["blocks"]
+    drawn["candidates"] = blocks.text_blocks(
+        candidates_text(
+            label="AI Core",
+            word="configuration",
+            name="nightly",
+            scope="default",
+            candidates=[TARGET, TARGET],
+            ambiguous=True,
+        )
+    )
+    drawn["home"] = home_view(
+        mine=[run("COMPLETED")],
+        running=[run("RUNNING")],
+        styles={"aicore": AICORE.style},
+        default_scope="default",
+    )["blocks"]
     return drawn
+
+
+TARGET = Target(
+    provider="aicore",
+    scope="default",
+    id="cfg1",
+    name="<!channel> resnet",
+    scenario="training",
+    executable="trainer",
+    parameters=(("epochs", "3"), ("learning_rate", "0.001")),
+    artifacts=(("data", "art-0001"),),
+)
 
 
 RENDER = """
@@ -97,6 +130,7 @@ import('/sandbox/static/blockkit.js').then(({ renderBlocks }) => {
       unsupported: [...node.querySelectorAll('.bk-unsupported')].map((n) => n.textContent),
       text: node.textContent,
       buttons: [...node.querySelectorAll('button')].map((b) => b.textContent),
+      inputs: node.querySelectorAll('.bk-input-block').length,
       scripts: node.querySelectorAll('script').length,
       links: [...node.querySelectorAll('a')].map((a) => a.getAttribute('href')),
     };
@@ -127,7 +161,18 @@ def test_every_block_the_bot_draws_renders(browser: Any, static_site: str) -> No
         assert shown["unsupported"] == [], name
         assert shown["scripts"] == 0, name
     assert rendered["card RUNNING"]["buttons"] == ["Stop", "Logs", "Refresh"]
-    assert rendered["card DEAD"]["buttons"] == ["Delete", "Logs", "Refresh"]
+    assert rendered["card DEAD"]["buttons"] == [
+        "Delete",
+        "Logs",
+        "Refresh",
+        "Re-run",
+        "Re-run with changes",
+    ]
+    assert rendered["bria card Failed"]["buttons"] == ["Delete", "Refresh"]  # trained once
+    assert rendered["start form"]["inputs"] == 2  # the resource group, and the picker
+    assert rendered["start form, picked"]["inputs"] == 4  # ... and two parameters
+    assert "@channel" not in rendered["start form, picked"]["text"]  # escaped: no ping
+    assert "Start a run" in rendered["home"]["buttons"]
     # Slack reads <script> in mrkdwn as a control sequence and shows its words: so does the
     # page, which never makes an element of it.
     assert "alert(1)" in rendered["card RUNNING"]["text"]

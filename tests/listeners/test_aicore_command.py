@@ -22,7 +22,8 @@ async def test_help_is_acked_privately_with_usage_and_no_ai_core_call(slack: Sla
     ack = await slack.command("")
     assert ack.status == 200
     assert ack.body["response_type"] == "ephemeral"
-    assert "/aicore start <configurationId>" in ack.text
+    assert "/aicore start <configuration name or ID>" in ack.text
+    assert "`/aicore start` — pick a configuration in a form" in ack.text
     assert sim.requests == []
 
 
@@ -65,8 +66,9 @@ async def test_start_of_an_unknown_configuration_shows_ai_cores_message_and_requ
 ) -> None:
     await slack.command("start cfg-nope")
     text = await slack.reply_text()
-    assert ":warning:" in text and "requestId" in text
+    assert ":warning:" in text and "requestId" in text and "cfg-nope" in text
     assert slack.fake.messages("C123") == []
+    assert sim.calls("POST", "/lm/executions") == []
 
 
 async def test_status_answers_privately_with_the_card(slack: Slack, sim) -> None:
@@ -76,7 +78,13 @@ async def test_status_answers_privately_with_the_card(slack: Slack, sim) -> None
     answer = (await slack.replies())[0]
     assert answer["response_type"] == "ephemeral"
     assert "COMPLETED" in flatten(answer)
-    assert set(buttons(answer["blocks"])) == {"run_delete", "run_logs", "run_refresh"}
+    assert set(buttons(answer["blocks"])) == {
+        "run_delete",
+        "run_logs",
+        "run_refresh",
+        "run_rerun",
+        "run_rerun_changes",
+    }
 
 
 async def test_status_of_an_unknown_id_says_not_found_with_request_id(slack: Slack) -> None:

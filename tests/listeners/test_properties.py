@@ -30,6 +30,16 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot import blocks
 from bot.app import Components
+from bot.blocks.home import ACTION_HOME_START
+from bot.blocks.start import (
+    ACTION_PICK_TARGET,
+    CALLBACK_START,
+    PARAM_ACTION,
+    SCOPE_ACTION,
+    SCOPE_BLOCK,
+    TARGET_BLOCK,
+    digest_of,
+)
 from bot.commands import AICORE_SUBCOMMANDS, BRIA_SUBCOMMANDS, parse_aicore, parse_bria
 from bot.errors import InputError
 from bot.inbound import repaired
@@ -212,6 +222,7 @@ async def test_any_command_is_answered_and_a_refusal_costs_no_call(
 
 WELL_FORMED = [
     json.dumps({"p": "aicore", "s": "default", "r": "abcd1234"}),
+    json.dumps({"p": "aicore", "s": "default", "r": "abcd1234", "t": "cfg-train"}),  # Re-run
     json.dumps({"p": "aicore", "s": "prod-eu", "r": "abcd1234"}),
     json.dumps({"p": "bria", "s": "bria", "r": "12345"}),
 ]
@@ -222,6 +233,10 @@ BUTTON_VALUES = st.one_of(
         st.sampled_from(["aicore", "bria", "other", ""]),
         st.sampled_from(["default", "bria", "prod-eu", "a/b", "ab", "日本語", "x" * 70]),
         st.sampled_from(["abcd1234", "12345", "ab", "exec:id", "../../x", "日本語", ""]),
+    ),
+    st.builds(
+        lambda t: json.dumps({"p": "aicore", "s": "default", "r": "abcd1234", "t": t}),
+        st.one_of(st.sampled_from(["cfg-train", "ab", "../x", "日本語"]), st.integers()),
     ),
     st.text(max_size=80),
     st.sampled_from(["{}", "[]", "null", '{"p": 1}', '"string"', "{" * 50]),
@@ -235,13 +250,30 @@ ACTION_IDS = st.sampled_from(
         blocks.ACTION_STOP_THEN_DELETE,
         blocks.ACTION_BULK_CONFIRM,
         blocks.ACTION_BULK_CANCEL,
+        blocks.ACTION_RERUN,
+        blocks.ACTION_RERUN_CHANGES,
+        ACTION_PICK_TARGET,
+        ACTION_HOME_START,
         "no_such_action",
     ]
 )
 
 
-CHANGING = (blocks.ACTION_STOP, blocks.ACTION_DELETE, blocks.ACTION_STOP_THEN_DELETE)
-NO_RUN = (blocks.ACTION_BULK_CONFIRM, blocks.ACTION_BULK_CANCEL, "no_such_action")
+CHANGING = (
+    blocks.ACTION_STOP,
+    blocks.ACTION_DELETE,
+    blocks.ACTION_STOP_THEN_DELETE,
+    blocks.ACTION_RERUN,
+    blocks.ACTION_RERUN_CHANGES,
+)
+# A pick outside a form, the Home tab's Start (a form opens): no run is read for them.
+NO_RUN = (
+    blocks.ACTION_BULK_CONFIRM,
+    blocks.ACTION_BULK_CANCEL,
+    ACTION_PICK_TARGET,
+    ACTION_HOME_START,
+    "no_such_action",
+)
 
 
 @cases(ci=1500, local=60, **SETTINGS)
@@ -310,23 +342,90 @@ async def test_any_view_submission_is_answered_and_changes_nothing_it_should_not
     assert bot.provider_calls() == calls  # no such pending request: nothing is ever done
 
 
+FORM_METADATA = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["{}", "[]", "null", '{"scope": 1}', "{" * 50]),
+    st.builds(
+        lambda scope, target: json.dumps(
+            {"scope": scope, "channel": "C0PROPS", "response_url": None, "target": target}
+        ),
+        st.sampled_from(["default", "prod-eu", "a/b", "日本語", "", "x" * 70]),
+        st.sampled_from([None, "cfg-train", "ab", "../../x", "日本語"]),
+    ),
+)
+
+
 @cases(ci=500, local=20, **SETTINGS)
-@given(action_id=st.text(max_size=30), value=st.text(max_size=60))
-async def test_a_block_suggestion_gets_an_answer_and_no_call(
-    bot: Bot, bugs: Bugs, action_id: str, value: str
+@given(
+    action_id=st.one_of(st.just(ACTION_PICK_TARGET), st.text(max_size=30)),
+    value=st.text(max_size=60),
+    metadata=FORM_METADATA,
+    user=st.sampled_from([ALLOWED, REFUSED]),
+)
+async def test_a_block_suggestion_gets_options_and_a_refused_one_no_call(
+    bot: Bot, bugs: Bugs, action_id: str, value: str, metadata: str, user: str
 ) -> None:
     calls = bot.provider_calls()
     payload = {
         "type": "block_suggestion",
-        "user": {"id": REFUSED, "team_id": "T0TEST"},
+        "user": {"id": user, "team_id": "T0TEST"},
         "team": {"id": "T0TEST"},
         "action_id": action_id,
-        "block_id": "b",
+        "block_id": TARGET_BLOCK,
         "value": value,
         "api_app_id": "A0TEST",
+        "view": {"id": "V0PROPS", "type": "modal", "private_metadata": metadata},
     }
     body = str(httpx.QueryParams({"payload": json.dumps(payload)})).encode()
-    status, _ack = await bot.dispatch(body)
+    status, ack = await bot.dispatch(body)
     assert status in (200, 404)
     assert not bugs.records
-    assert bot.provider_calls() == calls
+    if status == 200 and action_id == ACTION_PICK_TARGET:
+        assert isinstance(ack, dict) and len(ack["options"]) <= 100
+        for option in ack["options"]:
+            assert len(option["text"]["text"]) <= 75 and len(option["value"]) <= 150
+    if user == REFUSED:  # may not start anywhere: is shown nothing, and AI Core is not asked
+        assert bot.provider_calls() == calls
+
+
+@cases(ci=1000, local=40, **SETTINGS)
+@given(
+    metadata=FORM_METADATA,
+    scope=st.one_of(st.none(), st.text(max_size=20), st.sampled_from(["default", "prod-eu"])),
+    picked=st.one_of(
+        st.none(), st.sampled_from(["cfg-train", "ab", "日本語", "../../x"]), st.text(max_size=10)
+    ),
+    params=st.dictionaries(
+        st.text(max_size=12), st.one_of(st.none(), st.text(max_size=20)), max_size=3
+    ),
+    user=st.sampled_from([ALLOWED, REFUSED]),
+)
+async def test_any_start_form_submission_is_answered_in_its_fields(
+    bot: Bot,
+    bugs: Bugs,
+    metadata: str,
+    scope: str | None,
+    picked: str | None,
+    params: dict[str, str | None],
+    user: str,
+) -> None:
+    since, calls = len(bot.fake.calls), bot.provider_calls()
+    option = {"text": {"type": "plain_text", "text": "x"}, "value": picked} if picked else None
+    fields = {f"param.{digest_of(picked or '')}.{key}": value for key, value in params.items()}
+    values: Any = {
+        SCOPE_BLOCK: {SCOPE_ACTION: {"type": "plain_text_input", "value": scope}},
+        TARGET_BLOCK: {ACTION_PICK_TARGET: {"type": "external_select", "selected_option": option}},
+        **{k: {PARAM_ACTION: {"type": "plain_text_input", "value": v}} for k, v in fields.items()},
+    }
+    body = view_submission_body(
+        callback_id=CALLBACK_START, values=values, private_metadata=metadata, user_id=user
+    )
+    status, ack = await bot.dispatch(body)
+    assert status == 200
+    assert not bugs.records, bugs.records[0].getMessage()
+    bot.check_answers(since, None)
+    if isinstance(ack, dict) and ack.get("response_action") == "errors":
+        assert set(ack["errors"]) <= {SCOPE_BLOCK, TARGET_BLOCK, *fields}, ack
+        assert bot.provider_calls() == calls
+    if user == REFUSED:
+        assert bot.provider_calls() == calls

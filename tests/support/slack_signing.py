@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 __all__ = [
+    "app_home_opened_body",
     "block_actions_body",
+    "block_suggestion_body",
     "sign",
     "slash_command_body",
     "slash_command_fields",
@@ -38,6 +40,9 @@ def new_trigger_id() -> str:
 # Slack still sends the deprecated verification token; Bolt ignores it when signing is on.
 _VERIFICATION_TOKEN = "fake-verification-token"
 _API_APP_ID = "A0TEST"
+
+
+JSON_CONTENT_TYPE = "application/json"
 
 
 def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
@@ -115,8 +120,10 @@ def block_actions_body(
     container: dict[str, Any] | None = None,
     message: dict[str, Any] | None = None,
     view: dict[str, Any] | None = None,
+    selected_option: dict[str, Any] | None = None,
 ) -> bytes:
-    """A ``block_actions`` payload for a button click.
+    """A ``block_actions`` payload for a button click (or, with ``selected_option``, a pick
+    in an external select).
 
     * ``message_ts`` given: a click on a channel message; ``message`` (defaults to a minimal
       bot message with that ts) is merged over ``{"type": "message", "ts": message_ts}``.
@@ -164,16 +171,23 @@ def block_actions_body(
             }
     payload["state"] = {"values": {}}
     payload["response_url"] = response_url
-    payload["actions"] = [
-        {
+    action: dict[str, Any] = {
+        "action_id": action_id,
+        "block_id": block_id,
+        "text": {"type": "plain_text", "text": action_id, "emoji": True},
+        "value": value,
+        "type": "button",
+        "action_ts": action_ts,
+    }
+    if selected_option is not None:
+        action = {
+            "type": "external_select",
             "action_id": action_id,
             "block_id": block_id,
-            "text": {"type": "plain_text", "text": action_id, "emoji": True},
-            "value": value,
-            "type": "button",
+            "selected_option": selected_option,
             "action_ts": action_ts,
         }
-    ]
+    payload["actions"] = [action]
     return _payload_body(payload)
 
 
@@ -253,3 +267,56 @@ def button_click_body(
         response_url=response_url,
         container=container,
     )
+
+
+def block_suggestion_body(
+    *,
+    action_id: str,
+    block_id: str,
+    value: str,
+    view: dict[str, Any],
+    user_id: str = "U123",
+    user_name: str = "alice",
+    team_id: str = "T0TEST",
+) -> bytes:
+    """A ``block_suggestion`` payload: the user typed ``value`` into an external_select of a
+    modal (``view``, with its ``state`` as the user left it)."""
+    payload: dict[str, Any] = {
+        "type": "block_suggestion",
+        "user": _user(user_id, user_name, team_id),
+        "container": {"type": "view", "view_id": view.get("id", "")},
+        "api_app_id": _API_APP_ID,
+        "token": _VERIFICATION_TOKEN,
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "team": {"id": team_id, "domain": "fake-workspace"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": view,
+    }
+    return _payload_body(payload)
+
+
+def app_home_opened_body(*, user_id: str, team_id: str = "T0TEST", tab: str = "home") -> bytes:
+    """The Events API's ``app_home_opened``, as JSON (sign it with a JSON content type)."""
+    event_ts = f"{time.time():.6f}"
+    envelope = {
+        "token": _VERIFICATION_TOKEN,
+        "team_id": team_id,
+        "api_app_id": _API_APP_ID,
+        "event": {
+            "type": "app_home_opened",
+            "user": user_id,
+            "channel": "D0HOME0001",
+            "tab": tab,
+            "event_ts": event_ts,
+        },
+        "type": "event_callback",
+        "event_id": f"Ev{secrets.token_hex(5).upper()}",
+        "event_time": int(float(event_ts)),
+        "authorizations": [
+            {"team_id": team_id, "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}
+        ],
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()

@@ -59,8 +59,12 @@ def test_unknown_statuses_map_to_unknown_and_allow_nothing_risky() -> None:
     ("status", "expected"),
     [
         ("RUNNING", ["run_stop", "run_logs", "run_refresh"]),
-        ("DEAD", ["run_delete", "run_logs", "run_refresh"]),
+        ("DEAD", ["run_delete", "run_logs", "run_refresh", "run_rerun", "run_rerun_changes"]),
         ("STOPPING", ["run_logs", "run_refresh"]),
+        (
+            "COMPLETED",
+            ["run_delete", "run_logs", "run_refresh", "run_rerun", "run_rerun_changes"],
+        ),
     ],
 )
 def test_card_shows_the_buttons_its_status_allows(status: str, expected: list[str]) -> None:
@@ -70,7 +74,10 @@ def test_card_shows_the_buttons_its_status_allows(status: str, expected: list[st
     for element in actions["elements"]:
         if element["action_id"] in ("run_stop", "run_delete"):
             assert element["style"] == "danger" and element["confirm"]["style"] == "danger"
-        assert json.loads(element["value"]) == {"p": "aicore", "s": "default", "r": "e0001abc"}
+        ref = {"p": "aicore", "s": "default", "r": "e0001abc"}
+        if element["action_id"].startswith("run_rerun"):
+            ref["t"] = "cfg1"  # the configuration to start again
+        assert json.loads(element["value"]) == ref
     text = json.dumps(card)
     assert "<@U42>" in text and "resnet (`cfg1`)" in text and "<!date^" in text
 
@@ -80,6 +87,19 @@ def test_bria_cards_use_bria_words_and_have_no_logs_button() -> None:
     text = json.dumps(card)
     assert "*Model*" in text and "*Account*" in text and "Configuration" not in text
     assert "run_logs" not in text
+
+
+def test_rerun_asks_in_a_confirm_dialog_and_bria_cards_offer_no_rerun() -> None:
+    card = blocks.run_card(run("STOPPED"), style=AICORE.style)
+    rerun = next(
+        e
+        for b in card
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "run_rerun"
+    )
+    assert "resnet" in rerun["confirm"]["text"]["text"] and rerun["confirm"]["confirm"]["text"]
+    assert "run_rerun" not in json.dumps(blocks.run_card(run("Failed", BRIA), style=BRIA.style))
 
 
 def test_deleted_card_has_no_buttons() -> None:

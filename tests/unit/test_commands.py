@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import MAX_IDS, parse_aicore
+from bot.commands import MAX_IDS, parse_aicore, parse_bria
 from bot.errors import InputError
 
 
@@ -49,9 +49,7 @@ def test_101_ids_with_duplicates_that_fold_to_100_pass() -> None:
     [
         ("strat cfg1", "Did you mean `/aicore start`?"),
         ("frobnicate", "is not a /aicore command"),
-        ("start", "takes exactly one configuration ID"),
-        ("start a b", "takes exactly one configuration ID"),
-        ("start ab", "not a valid configuration ID"),
+        ("start " + "x" * 257, "too long for a name"),
         ("stop", "Give at least one execution ID"),
         ("stop bad/id", "not a valid execution ID"),
         ("status " + "x" * 65, "not a valid execution ID"),
@@ -85,3 +83,28 @@ def test_logs_lines_and_list_status_and_subscribe_filters() -> None:
 def test_ids_are_ascii_only() -> None:
     with pytest.raises(InputError):
         parse("status abcdé123")
+
+
+@pytest.mark.parametrize(
+    ("text", "ids", "name"),
+    [
+        ("start", (), None),  # the start form
+        ("start cfg-1234", ("cfg-1234",), None),  # an ID, or a name shaped like one
+        ("start train small", (), "train small"),
+        ("start ab", (), "ab"),
+        ("start `Train a small model` rg=team", (), "Train a small model"),
+    ],
+)
+def test_start_takes_an_id_a_name_or_nothing(
+    text: str, ids: tuple[str, ...], name: str | None
+) -> None:
+    cmd = parse(text)
+    assert (cmd.name, cmd.ids, cmd.target_name) == ("start", ids, name)
+
+
+def test_bria_train_takes_a_model_id_or_name() -> None:
+    assert parse_bria("train 42 steps=100").ids == ("42",)
+    named = parse_bria("train Product shots steps=100")
+    assert named.target_name == "Product shots" and named.params
+    with pytest.raises(InputError, match="model ID or name"):
+        parse_bria("train")

@@ -6,6 +6,10 @@
   sends it).
 - GET, PATCH and DELETE are retried on 429/5xx/timeouts honouring ``Retry-After``; starting an
   execution is never retried blindly: after an ambiguous failure we look the run up instead.
+  Creating a configuration is not retried blindly either (a retry could create a second one);
+  its caller looks the configuration up by name instead.
+- What the spec would refuse in a configuration search or creation is refused here first, as
+  an :class:`~bot.errors.InputError` the user can act on, rather than as AI Core's 400.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,7 +26,7 @@ from typing import Any, Literal, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from bot.errors import ProviderError, ProviderUnavailable
+from bot.errors import InputError, ProviderError, ProviderUnavailable
 from bot.http import (
     RetryableResponse,
     RetryPolicy,
@@ -36,6 +41,8 @@ from bot.logging_setup import redact
 from bot.providers.aicore.models import (
     BulkResult,
     Configuration,
+    ConfigurationList,
+    CreatedConfiguration,
     CreatedExecution,
     Execution,
     ExecutionList,
@@ -60,6 +67,18 @@ META_TTL_SECONDS = 600.0
 # A run started by an ambiguous POST shows up with a createdAt close to our request; this
 # tolerates clock skew between us and AI Core.
 START_LOOKUP_SKEW = timedelta(seconds=60)
+
+# The spec's limits on configurations (AiConfigurationBaseData and the $search parameter).
+SEARCH_MAX_CHARS = 80
+NAME_MAX_CHARS = 256
+MAX_BINDINGS = 1000
+BINDING_KEY_MAX_CHARS = 256
+BINDING_VALUE_MAX_CHARS = 5000
+# Besides letters, digits, underscore and whitespace, a configuration name may hold these.
+NAME_PUNCTUATION = ".!?,;:[](){}<>\"'=+*/\\^&%@~$#|-"
+# The spec's patterns are ECMA regexes: \w is ASCII there, \s any Unicode space (as in Python).
+_NAME_CHARACTER = re.compile(r"[A-Za-z0-9_\s" + re.escape(NAME_PUNCTUATION) + "]")
+_ID = re.compile(r"[A-Za-z0-9_.-]{4,64}")
 
 TargetStatus = Literal["STOPPED", "DELETED"]
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -464,10 +483,70 @@ class AICoreClient:
         return list(reversed(newest_first))
 
     async def get_configuration(self, resource_group: str, configuration_id: str) -> Configuration:
+        """One configuration, with its parameter and input artifact bindings."""
         response = await self._request(
             "GET", f"/lm/configurations/{configuration_id}", resource_group=resource_group
         )
         return self._parse(Configuration, response)
+
+    async def list_configurations(
+        self, resource_group: str, *, search: str | None = None, top: int = 500
+    ) -> ConfigurationList:
+        """The first ``top`` configurations of the group, and how many match in all.
+
+        ``search`` keeps those whose name contains it, ignoring case (a user types a word of
+        the name, not its exact spelling). A text the API would refuse (empty, longer than 80
+        characters, or with a ``~``) is an :class:`InputError`, raised before any call.
+        ``top`` is capped at the API's maximum rather than refused with a 400.
+        """
+        params: dict[str, Any] = {"$top": max(0, min(top, PAGE_SIZE))}
+        if search is not None:
+            _check_search(search)
+            params["$search"] = search
+            params["searchCaseInsensitive"] = "true"
+        response = await self._request(
+            "GET", "/lm/configurations", resource_group=resource_group, params=params
+        )
+        return self._parse(ConfigurationList, response)
+
+    async def create_configuration(
+        self,
+        resource_group: str,
+        *,
+        name: str,
+        scenario_id: str,
+        executable_id: str,
+        parameter_bindings: Sequence[tuple[str, str]],
+        input_artifact_bindings: Sequence[tuple[str, str]],
+    ) -> str:
+        """Create a configuration and return its ID.
+
+        Bindings are ``(key, value)`` and ``(key, artifact ID)`` pairs, sent in their order.
+        What the spec refuses (name, IDs, the number and length of bindings) is an
+        :class:`InputError` before any call. Never retried blindly, since a retry of a POST
+        that did reach AI Core would create a second configuration: after a 5xx or a lost
+        connection the :class:`ProviderUnavailable` reaches the caller, who looks the
+        configuration up by name. A 201 whose ID cannot be read is just as ambiguous (it was
+        created, under an ID we do not know), so it is raised the same way.
+        """
+        body = _configuration_body(
+            name, scenario_id, executable_id, parameter_bindings, input_artifact_bindings
+        )
+        response = await self._request(
+            "POST",
+            "/lm/configurations",
+            resource_group=resource_group,
+            json_body=body,
+            idempotent=False,
+        )
+        try:
+            return self._parse(CreatedConfiguration, response).id
+        except ProviderError as exc:
+            raise ProviderUnavailable(
+                f"{exc.message}; the configuration may have been created",
+                status_code=exc.status_code,
+                request_id=exc.request_id,
+            ) from None
 
     async def get_metrics(
         self, resource_group: str, execution_ids: Sequence[str]
@@ -505,6 +584,93 @@ class AICoreClient:
     @staticmethod
     def _unreadable(response: httpx.Response, why: str) -> ProviderError:
         return unreadable(response, why, provider="aicore", label=LABEL)
+
+
+def _check_search(text: str) -> None:
+    if not 1 <= len(text) <= SEARCH_MAX_CHARS:
+        raise InputError(
+            f"A configuration search takes 1 to {SEARCH_MAX_CHARS} characters; "
+            f"this one has {len(text)}."
+        )
+    if "~" in text:
+        raise InputError("A configuration search cannot contain `~`: AI Core refuses it.")
+
+
+def _configuration_body(
+    name: str,
+    scenario_id: str,
+    executable_id: str,
+    parameter_bindings: Sequence[tuple[str, str]],
+    input_artifact_bindings: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
+    """The POST body, after refusing what AI Core would refuse with a 400."""
+    _check_name(name)
+    for label, value in (("scenario", scenario_id), ("executable", executable_id)):
+        if not _ID.fullmatch(value):
+            raise InputError(
+                f"`{value}` is not a valid {label} ID (4 to 64 letters, digits, `_`, `.` or `-`)."
+            )
+    _check_bindings("parameter", parameter_bindings, value_max=BINDING_VALUE_MAX_CHARS)
+    _check_bindings("input artifact", input_artifact_bindings, value_max=None)
+    for key, artifact_id in input_artifact_bindings:
+        if not _ID.fullmatch(artifact_id):
+            raise InputError(
+                f"Input artifact `{key}`: `{artifact_id}` is not a valid artifact ID "
+                "(4 to 64 letters, digits, `_`, `.` or `-`)."
+            )
+    return {
+        "name": name,
+        "scenarioId": scenario_id,
+        "executableId": executable_id,
+        "parameterBindings": [{"key": k, "value": v} for k, v in parameter_bindings],
+        "inputArtifactBindings": [{"key": k, "artifactId": a} for k, a in input_artifact_bindings],
+    }
+
+
+def safe_name(text: str) -> str:
+    """``text`` with every character a configuration name may not hold replaced by ``_``."""
+    return "".join(c if _NAME_CHARACTER.fullmatch(c) else "_" for c in text)
+
+
+def _check_name(name: str) -> None:
+    # The spec allows an empty name, but the bot finds a configuration it may have created
+    # (after an ambiguous POST) by its name, and a search needs at least one character.
+    if not name.strip():
+        raise InputError("A configuration needs a name.")
+    if len(name) > NAME_MAX_CHARS:
+        raise InputError(
+            f"A configuration name has at most {NAME_MAX_CHARS} characters; "
+            f"this one has {len(name)}."
+        )
+    refused = sorted({c for c in name if not _NAME_CHARACTER.fullmatch(c)})
+    if refused:
+        # A backtick or a control character inside backticks would garble Slack's formatting.
+        shown = " ".join(f"`{c}`" if c.isprintable() and c != "`" else repr(c) for c in refused)
+        raise InputError(
+            "A configuration name may hold unaccented letters, digits, `_`, spaces and "
+            f"`{NAME_PUNCTUATION}`; not {shown}."
+        )
+
+
+def _check_bindings(
+    kind: str, bindings: Sequence[tuple[str, str]], *, value_max: int | None
+) -> None:
+    if len(bindings) > MAX_BINDINGS:
+        raise InputError(
+            f"A configuration takes at most {MAX_BINDINGS} {kind} bindings; "
+            f"this one has {len(bindings)}."
+        )
+    for key, value in bindings:
+        if len(key) > BINDING_KEY_MAX_CHARS:
+            raise InputError(
+                f"A {kind} name has at most {BINDING_KEY_MAX_CHARS} characters; "
+                f"`{key[:40]}…` has {len(key)}."
+            )
+        if value_max is not None and len(value) > value_max:
+            raise InputError(
+                f"The value of {kind} `{key}` has at most {value_max} characters; "
+                f"this one has {len(value)}."
+            )
 
 
 def log_window_start(execution: Execution) -> datetime:

@@ -106,11 +106,44 @@ class LogLine(ApiModel):
     pod: str | None = None
 
 
+class ParameterBinding(ApiModel):
+    """One value a configuration gives an executable's parameter (AI Core sends strings)."""
+
+    key: str
+    value: str = ""
+
+
+class ArtifactBinding(ApiModel):
+    """One registered artifact a configuration feeds to an executable's input."""
+
+    key: str
+    artifact_id: str
+
+
 class Configuration(ApiModel):
     id: str
     name: str | None = None
     scenario_id: str | None = None
     executable_id: str | None = None
+    parameter_bindings: list[ParameterBinding] = Field(default_factory=list)
+    input_artifact_bindings: list[ArtifactBinding] = Field(default_factory=list)
+    created_at: Timestamp | None = None
+
+
+class ConfigurationList(ApiModel):
+    """One page of configurations.
+
+    ``count`` should be how many match in all; the spec does not say whether it may be just
+    the page's size, so a caller never takes it for less than ``len(resources)``.
+    """
+
+    count: int = 0
+    resources: list[Configuration] = Field(default_factory=list)
+
+
+class CreatedConfiguration(ApiModel):
+    id: str
+    message: str | None = None
 
 
 class Metric(ApiModel):

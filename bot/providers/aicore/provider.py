@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,12 +14,22 @@ from bot.providers.aicore.models import (
     DELETABLE,
     STOPPABLE,
     Artifact,
+    Configuration,
     Execution,
     ExecutionMetrics,
     LogLine,
     Metric,
 )
-from bot.providers.base import Action, Lifecycle, Listing, LogEntry, Outcome, Run
+from bot.providers.base import (
+    Action,
+    Lifecycle,
+    Listing,
+    LogEntry,
+    Outcome,
+    Run,
+    Target,
+    Targets,
+)
 
 OPTIMIZATION_SCENARIO = "genai-optimizations"
 MAX_METRICS_SHOWN = 15
@@ -27,6 +38,9 @@ MAX_METRICS_SHOWN = 15
 # finished) is read with a GET; finished runs are never listed, however many there are.
 LISTED_STATUSES = ("PENDING", "RUNNING", "UNKNOWN")
 SWEEP_PAGE_SIZE = 10_000  # a sweep keeps one page in memory at a time
+# ``$search`` takes 1 to 80 characters, none of them ``~``; other texts are matched here.
+SEARCHABLE = re.compile(r"^[^~]{1,80}$")
+ALL_CONFIGURATIONS = 10_000  # AI Core's default page: a resource group's whole catalogue
 
 _LIFECYCLE = {
     "PENDING": Lifecycle.QUEUED,
@@ -117,6 +131,46 @@ class AICoreProvider:
         """Start an execution of configuration ``target`` (AI Core takes no parameters here)."""
         configuration_id = target
         return self.to_run(scope, await self.client.start_execution(scope, configuration_id))
+
+    # -- configurations ----------------------------------------------------------------------
+
+    can_derive = True
+
+    async def get_target(self, scope: str, target_id: str) -> Target:
+        return _target(scope, await self.client.get_configuration(scope, target_id))
+
+    async def find_targets(self, scope: str, text: str | None, *, limit: int) -> Targets:
+        if text is None or SEARCHABLE.match(text):
+            answer = await self.client.list_configurations(scope, search=text, top=limit)
+            found, total = answer.resources, answer.count
+        else:  # a text $search refuses: the whole catalogue, matched here
+            answer = await self.client.list_configurations(scope, top=ALL_CONFIGURATIONS)
+            found = [c for c in answer.resources if text.lower() in (c.name or "").lower()]
+            total = len(found)
+        targets = sorted((_target(scope, c) for c in found), key=_newest_first)
+        return Targets(found=targets[:limit], total=max(total, len(found)))
+
+    async def derive_target(
+        self, scope: str, base: Target, parameters: Sequence[tuple[str, str]], *, name: str
+    ) -> Target:
+        new_id = await self.client.create_configuration(
+            scope,
+            name=name,
+            scenario_id=base.scenario or "",
+            executable_id=base.executable or "",
+            parameter_bindings=list(parameters),
+            input_artifact_bindings=list(base.artifacts),
+        )
+        return Target(
+            provider=self.name,
+            scope=scope,
+            id=new_id,
+            name=name,
+            scenario=base.scenario,
+            executable=base.executable,
+            parameters=tuple(parameters),
+            artifacts=base.artifacts,
+        )
 
     async def find_started(self, scope: str, target: str, since: datetime) -> list[Run]:
         candidates = await self.client.list_executions(scope, configuration_id=target)
@@ -211,6 +265,24 @@ def _number(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.4g}"
+
+
+def _target(scope: str, configuration: Configuration) -> Target:
+    return Target(
+        provider="aicore",
+        scope=scope,
+        id=configuration.id,
+        name=configuration.name or configuration.id,
+        scenario=configuration.scenario_id,
+        executable=configuration.executable_id,
+        parameters=tuple((b.key, b.value) for b in configuration.parameter_bindings),
+        artifacts=tuple((b.key, b.artifact_id) for b in configuration.input_artifact_bindings),
+        created_at=configuration.created_at,
+    )
+
+
+def _newest_first(target: Target) -> tuple[float, str]:
+    return (-(target.created_at.timestamp() if target.created_at else 0.0), target.id)
 
 
 def _execution_of(run: Run) -> Execution:

@@ -15,6 +15,9 @@ Design points:
   and the next call sees it.
 - Forcing a status (``set_status``, ``add_execution(status=...)``) drops the scheduled future,
   which "pins" the execution; a stop request schedules STOPPING then STOPPED on the clock.
+- A configuration created over HTTP has no outcome of its own to give its executions: it
+  borrows one from the most similar configuration (see :meth:`AICoreSimulator.behaviour_source`),
+  so that a changed copy of a seeded configuration behaves like the original.
 - Everything is deterministic except generated ids, tokens and request ids.
 """
 
@@ -81,11 +84,21 @@ LOG_WINDOW: Final = timedelta(hours=1)
 TRAINING_STEPS: Final = 10
 MAX_BULK_ITEMS: Final = 100
 MAX_METRICS_IDS: Final = 10
+# Limits of a configuration's body and of $search, as the spec declares them.
+MAX_BINDINGS: Final = 1000
+MAX_NAME_CHARS: Final = 256
+MAX_BINDING_KEY_CHARS: Final = 256
+MAX_BINDING_VALUE_CHARS: Final = 5000
+MAX_SEARCH_CHARS: Final = 80
 
 ID_RULE: Final = r"^[\w.-]{4,64}$"
 # ASCII because the spec's pattern is an ECMA regex, where \w means [A-Za-z0-9_]; fullmatch
 # because Python's $ also matches before a trailing newline.
 _ID = re.compile(r"[\w.-]{4,64}", re.ASCII)
+# A configuration name: letters, digits and _ (ASCII, as above), any whitespace (Unicode, as in
+# ECMA), and the punctuation below; empty is allowed, 256 characters at most.
+NAME_PUNCTUATION: Final = ".!?,;:[](){}<>\"'=+*/\\^&%@~$#|-"
+_NAME = re.compile(r"[A-Za-z0-9_\s" + re.escape(NAME_PUNCTUATION) + "]*")
 # RFC 3339 as AI Core sends and accepts it: whole seconds or any fraction, Z or an offset.
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
@@ -174,6 +187,9 @@ class _Configuration:
     pending_seconds: float | None = None
     running_seconds: float | None = None
     last_words: tuple[str, ...] | None = None
+    # (key, value) and (key, artifact id), in the order given; a POST may repeat a key.
+    parameters: tuple[tuple[str, str], ...] = ()
+    input_artifacts: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,10 +197,15 @@ class _Configuration:
             "name": self.name,
             "scenarioId": self.scenario_id,
             "executableId": self.executable_id,
-            "parameterBindings": [],
-            "inputArtifactBindings": [],
+            "parameterBindings": [{"key": k, "value": v} for k, v in self.parameters],
+            "inputArtifactBindings": [{"key": k, "artifactId": a} for k, a in self.input_artifacts],
             "createdAt": _rfc3339(self.created_at),
         }
+
+    def shared_values(self, parameters: Sequence[tuple[str, str]]) -> int:
+        """How many of ``parameters`` (key and value) this configuration has too."""
+        # dict(): of a key given twice, the last value counts.
+        return len(dict(self.parameters).items() & dict(parameters).items())
 
 
 @dataclass
@@ -367,6 +388,8 @@ class AICoreSimulator:
         pending_seconds: float | None = None,
         running_seconds: float | None = None,
         last_words: tuple[str, ...] | None = None,
+        parameters: Mapping[str, str] | None = None,
+        input_artifacts: Mapping[str, str] | None = None,
     ) -> None:
         """Register a configuration; its executions end in ``outcome`` on their own.
 
@@ -374,9 +397,16 @@ class AICoreSimulator:
         to "Pod OOMKilled"). ``name`` defaults to the id. ``pending_seconds`` and
         ``running_seconds`` override the simulator's for this configuration's runs;
         ``last_words`` are the log lines a DEAD run writes as it dies (a traceback otherwise).
+        ``parameters`` (key to value) and ``input_artifacts`` (key to artifact id) are its
+        bindings; the parameters also decide which configuration a created one behaves like.
         """
         for value in (config_id, scenario_id, executable_id):
             _require_id(value)
+        params = tuple((parameters or {}).items())
+        artifacts = tuple((input_artifacts or {}).items())
+        problem = _bindings_problem(params, artifacts)
+        if problem is not None:
+            raise ValueError(problem)
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
         group = self._group(resource_group)
@@ -395,7 +425,45 @@ class AICoreSimulator:
             pending_seconds=pending_seconds,
             running_seconds=running_seconds,
             last_words=last_words,
+            parameters=params,
+            input_artifacts=artifacts,
         )
+
+    def behaviour_source(
+        self,
+        scenario_id: str,
+        executable_id: str,
+        parameters: Sequence[tuple[str, str]],
+        *,
+        resource_group: str = "default",
+    ) -> str | None:
+        """The id of the configuration a new one with these ids and parameters behaves like.
+
+        A configuration created with ``POST /lm/configurations`` copies the outcome, status
+        message, timing and last log lines of the group's configuration with the same
+        scenarioId and executableId that has the most parameter values (same key, same value)
+        in common with it; of several, the newest (latest createdAt, then the last
+        registered). None when the group has no configuration of that scenario and
+        executable: the new one then behaves by default (COMPLETED on the simulator's timing).
+        Real AI Core runs whatever the parameters make the code do; this rule only keeps the
+        story of a seeded configuration going when someone changes one value of it.
+        """
+        source = self._behaviour_source(
+            self._group(resource_group), scenario_id, executable_id, parameters
+        )
+        return source.id if source is not None else None
+
+    def configuration_json(
+        self, config_id: str, resource_group: str = "default"
+    ) -> dict[str, Any] | None:
+        """The configuration as ``GET /lm/configurations/{id}`` shows it, or None if unknown."""
+        group = self._groups.get(resource_group)
+        config = group.configurations.get(config_id) if group else None
+        return config.to_json() if config else None
+
+    def configuration_ids(self, resource_group: str = "default") -> list[str]:
+        """Ids of the group's configurations in list order (createdAt, then id)."""
+        return [c.id for c in _sorted_configurations(self._group(resource_group))]
 
     def add_execution(
         self,
@@ -724,6 +792,7 @@ class AICoreSimulator:
             _Route("DELETE", re.compile(one), self._delete_execution),
             _Route("GET", re.compile(one + "/logs"), self._logs),
             _Route("GET", re.compile(r"/lm/configurations"), self._list_configurations),
+            _Route("POST", re.compile(r"/lm/configurations"), self._create_configuration),
             _Route(
                 "GET",
                 re.compile(r"/lm/configurations/(?P<configurationId>[^/]+)"),
@@ -987,15 +1056,67 @@ class AICoreSimulator:
         executable_ids = _id_list_param(ctx.query, "executableIds")
         top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
         skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
-        configs = sorted(ctx.group.configurations.values(), key=lambda c: (c.created_at, c.id))
+        named = _name_filter(ctx.query)
         matching = [
             c
-            for c in configs
+            for c in _sorted_configurations(ctx.group)
             if (scenario_id is None or c.scenario_id == scenario_id)
             and (executable_ids is None or c.executable_id in executable_ids)
+            and named(c.name)
         ]
         page = [c.to_json() for c in matching[skip : skip + top]]
         return JSONResponse({"count": len(matching), "resources": page})
+
+    def _create_configuration(self, ctx: _Context) -> Response:
+        name, scenario_id, executable_id, params, artifacts = _configuration_body(
+            _json_object(ctx.body)
+        )
+        source = self._behaviour_source(ctx.group, scenario_id, executable_id, params)
+        config_id = self._new_configuration_id(ctx.group)
+        ctx.group.configurations[config_id] = _Configuration(
+            id=config_id,
+            name=name,
+            scenario_id=scenario_id,
+            executable_id=executable_id,
+            outcome=source.outcome if source else "COMPLETED",
+            status_message=source.status_message if source else None,
+            created_at=ctx.now,
+            pending_seconds=source.pending_seconds if source else None,
+            running_seconds=source.running_seconds if source else None,
+            last_words=source.last_words if source else None,
+            parameters=params,
+            input_artifacts=artifacts,
+        )
+        location = f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
+        return JSONResponse(
+            {"id": config_id, "message": "Configuration created"},
+            status_code=201,
+            headers={"Location": f"{location}{API_PREFIX}/lm/configurations/{config_id}"},
+        )
+
+    def _behaviour_source(
+        self,
+        group: _ResourceGroup,
+        scenario_id: str,
+        executable_id: str,
+        parameters: Sequence[tuple[str, str]],
+    ) -> _Configuration | None:
+        # The rule is documented on behaviour_source. Enumerating keeps registration order as
+        # the last tie-break: a ManualClock gives every seeded configuration the same instant.
+        candidates = [
+            (config.shared_values(parameters), config.created_at, index, config)
+            for index, config in enumerate(group.configurations.values())
+            if (config.scenario_id, config.executable_id) == (scenario_id, executable_id)
+        ]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: c[:3])[3]
+
+    def _new_configuration_id(self, group: _ResourceGroup) -> str:
+        while True:
+            candidate = str(uuid.uuid4())  # AI Core's configuration ids are UUIDs
+            if candidate not in group.configurations:
+                return candidate
 
     def _get_configuration(self, ctx: _Context) -> Response:
         config = ctx.group.configurations.get(ctx.params["configurationId"])
@@ -1149,6 +1270,89 @@ def _require_status(status: str) -> None:
 
 def _sorted_executions(group: _ResourceGroup) -> list[_Execution]:
     return group.ordered()
+
+
+def _sorted_configurations(group: _ResourceGroup) -> list[_Configuration]:
+    return sorted(group.configurations.values(), key=lambda c: (c.created_at, c.id))
+
+
+def _name_filter(query: Mapping[str, str]) -> Callable[[str], bool]:
+    """``$search`` (a substring of the name) and ``searchCaseInsensitive``, as a predicate."""
+    search = query.get("$search")
+    flag = query.get("searchCaseInsensitive", "false").lower()
+    if flag not in {"true", "false"}:
+        raise _bad_request("searchCaseInsensitive must be true or false")
+    if search is None:
+        return lambda _name: True
+    if not 1 <= len(search) <= MAX_SEARCH_CHARS or "~" in search:
+        raise _bad_request(f"$search must be 1 to {MAX_SEARCH_CHARS} characters other than '~'")
+    if flag == "true":
+        folded = search.casefold()
+        return lambda name: folded in name.casefold()
+    return lambda name: search in name
+
+
+def _configuration_body(
+    payload: dict[str, Any],
+) -> tuple[str, str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """Name, scenario, executable, parameters and artifacts of a POST, checked as the spec
+    checks them; 400 otherwise."""
+    name = payload.get("name")
+    if not isinstance(name, str):
+        raise _bad_request("name is required and must be a string")
+    if len(name) > MAX_NAME_CHARS or not _NAME.fullmatch(name):
+        raise _bad_request(
+            f"name must be at most {MAX_NAME_CHARS} letters, digits, _, whitespace or "
+            f"{NAME_PUNCTUATION}"
+        )
+    ids = []
+    for field_name in ("scenarioId", "executableId"):
+        value = payload.get(field_name)
+        if not isinstance(value, str) or not _ID.fullmatch(value):
+            raise _bad_request(f"{field_name} is required and must match {ID_RULE}")
+        ids.append(value)
+    params = _binding_list(payload, "parameterBindings", "value")
+    artifacts = _binding_list(payload, "inputArtifactBindings", "artifactId")
+    problem = _bindings_problem(params, artifacts)
+    if problem is not None:
+        raise _bad_request(problem)
+    return name, ids[0], ids[1], params, artifacts
+
+
+def _binding_list(
+    payload: dict[str, Any], field_name: str, value_name: str
+) -> tuple[tuple[str, str], ...]:
+    """The (key, value) pairs of an optional binding list; its shape checked, not its limits."""
+    items = payload.get(field_name, [])
+    if not isinstance(items, list):
+        raise _bad_request(f"{field_name} must be a list")
+    pairs = []
+    for item in items:
+        key = item.get("key") if isinstance(item, dict) else None
+        value = item.get(value_name) if isinstance(item, dict) else None
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise _bad_request(f"each item of {field_name} needs string key and {value_name}")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def _bindings_problem(
+    params: Sequence[tuple[str, str]], artifacts: Sequence[tuple[str, str]]
+) -> str | None:
+    """What the spec refuses in a configuration's bindings, or None."""
+    for field_name, pairs in (("parameterBindings", params), ("inputArtifactBindings", artifacts)):
+        if len(pairs) > MAX_BINDINGS:
+            return f"{field_name} must have at most {MAX_BINDINGS} items"
+        for key, _ in pairs:
+            if len(key) > MAX_BINDING_KEY_CHARS:
+                return f"{field_name}: a key must be at most {MAX_BINDING_KEY_CHARS} characters"
+    for key, value in params:
+        if len(value) > MAX_BINDING_VALUE_CHARS:
+            return f"parameterBindings: the value of {key!r} exceeds {MAX_BINDING_VALUE_CHARS}"
+    for key, artifact_id in artifacts:
+        if not _ID.fullmatch(artifact_id):
+            return f"inputArtifactBindings: artifactId of {key!r} must match {ID_RULE}"
+    return None
 
 
 def _find(ctx: _Context, execution_id: str) -> _Execution:

@@ -13,7 +13,16 @@ from typing import Any
 
 from bot.blocks import Style
 from bot.errors import InputError, ProviderError
-from bot.providers.base import Action, Lifecycle, Listing, LogEntry, Outcome, Run
+from bot.providers.base import (
+    Action,
+    Lifecycle,
+    Listing,
+    LogEntry,
+    Outcome,
+    Run,
+    Target,
+    Targets,
+)
 from bot.providers.bria import training
 from bot.providers.bria.client import BriaClient
 from bot.providers.bria.models import TailoredModel
@@ -66,6 +75,8 @@ class BriaProvider:
             scenario_word="Training",
             scope_word="Account",
             has_logs=False,
+            can_rerun=False,  # a model is trained once (a new model is made in Bria's console)
+            can_change=False,
         )
 
     def lifecycle_of(self, status: str) -> Lifecycle:
@@ -125,6 +136,28 @@ class BriaProvider:
         body = training.resolve(model, params)
         return self.to_run(await self.client.start_training(model.id, body))
 
+    # -- models as what trainings start from ----------------------------------------------
+
+    # A model is trained once: other parameters mean a new model, made in Bria's console.
+    can_derive = False
+
+    async def get_target(self, scope: str, target_id: str) -> Target:
+        return _target(await self.client.get_model(model_id(target_id)))
+
+    async def find_targets(self, scope: str, text: str | None, *, limit: int) -> Targets:
+        models = await self.client.list_models(include_training_parameters=False)
+        wanted = (text or "").lower()
+        found = [_target(m) for m in models if wanted in m.name.lower()]
+        found.sort(key=lambda t: (-(t.created_at.timestamp() if t.created_at else 0.0), t.id))
+        return Targets(found=found[:limit], total=len(found))
+
+    async def derive_target(
+        self, scope: str, base: Target, parameters: Sequence[tuple[str, str]], *, name: str
+    ) -> Target:
+        raise InputError(
+            "A Bria model is trained once: to train with other parameters, create a new model."
+        )
+
     async def stop(self, scope: str, run_ids: Sequence[str]) -> list[Outcome]:
         outcomes = []
         for run_id in run_ids:
@@ -160,6 +193,17 @@ class BriaProvider:
 
     async def logs_page(self, run: Run, *, before: datetime | None, lines: int) -> list[LogEntry]:
         return []
+
+
+def _target(model: TailoredModel) -> Target:
+    return Target(
+        provider="bria",
+        scope=SCOPE,
+        id=str(model.id),
+        name=model.name or str(model.id),
+        scenario=f"tailored-gen {model.training_version or 'fibo'}",
+        created_at=model.created_at,
+    )
 
 
 def parameters_text(parameters: Mapping[str, Any]) -> str:

@@ -1,5 +1,6 @@
-// The sandbox page: channels, messages with threads, a composer with the slash-command menu,
-// modals and confirm dialogs, App Home, and an "act as" switch. State comes from
+// The sandbox page: channels (and the app's DM), messages with threads, a composer with the
+// slash-command menu, modals (with external selects) and confirm dialogs, App Home, and an
+// "act as" switch. State comes from
 // /sandbox/api/state and is redrawn on every server-sent event.
 
 import { renderBlocks, text } from "./blockkit.js";
@@ -81,7 +82,7 @@ function drawSidebar() {
   $("channels").replaceChildren(...page.state.channels.map((c) => {
     const item = document.createElement("button");
     item.className = `nav-item${page.channel === c.id ? " active" : ""}`;
-    item.textContent = `# ${c.name}`;
+    item.textContent = c.direct ? `✉ ${c.name}` : `# ${c.name}`;
     item.dataset.channel = c.id;
     item.addEventListener("click", () => { page.channel = c.id; page.thread = null; draw(); });
     return item;
@@ -104,6 +105,14 @@ function ui(context) {
       },
     },
     confirm: (confirm) => confirmDialog(confirm),
+    // An external select's options come from the app (block_suggestion), as in Slack.
+    async suggest(element, blockId, value, values) {
+      const answer = await api("suggest", {
+        ...context, action_id: element.action_id, block_id: blockId, value, values,
+      });
+      const body = answer.body || {};
+      return body.options || (body.option_groups || []).flatMap((g) => g.options || []);
+    },
     async act(element, blockId, extra) {
       const action = { type: element.type, action_id: element.action_id, block_id: blockId, ...extra };
       if (element.text) action.text = element.text;
@@ -343,7 +352,10 @@ function setUp() {
     localStorage.setItem("sandbox-user", page.user);
     refresh();
   });
-  $("nav-home").addEventListener("click", () => { page.channel = "home"; page.thread = null; draw(); });
+  $("nav-home").addEventListener("click", () => {
+    page.channel = "home"; page.thread = null; draw();
+    api("home", {}); // Slack tells the app the tab was opened; the app publishes it afresh
+  });
   $("thread-close").addEventListener("click", () => { page.thread = null; drawThread(); });
   const events = new EventSource("/sandbox/api/events");
   events.onmessage = () => refresh();

@@ -56,9 +56,6 @@ function select(element, blockId, ui, inInput) {
       parent.append(item);
     }
   }
-  if (element.type === "external_select") {
-    node.disabled = !element.options;  // options come from block_suggestion (not simulated)
-  }
   const pick = () => {
     const all = groups.flatMap((g) => g.options || []);
     return all.find((o) => o.value === node.value) || null;
@@ -69,6 +66,52 @@ function select(element, blockId, ui, inInput) {
     node.addEventListener("change", () => clicked(element, blockId, { selected_option: pick() }, ui));
   }
   return node;
+}
+
+// An external select: a search box whose options the app answers as the user types
+// (block_suggestion); a pick is an action when the select is not in an input block, or when
+// its input block dispatches actions.
+function externalSelect(element, blockId, ui, { inInput, dispatch }) {
+  const wrap = el("div", "bk-external");
+  wrap.dataset.actionId = element.action_id || "";
+  const box = el("input", "bk-input bk-external-input");
+  box.type = "text";
+  box.placeholder = element.placeholder?.text || "Type to search";
+  box.setAttribute("role", "combobox");
+  const list = el("ul", "bk-external-options hidden");
+  list.setAttribute("role", "listbox");
+  let chosen = element.initial_option || null;
+  const shown = (option) => option?.text?.text || "";
+  box.value = shown(chosen);
+  const minimum = element.min_query_length ?? 3;
+  let asked = 0;
+  const load = async () => {
+    const typed = box.value === shown(chosen) ? "" : box.value;
+    if (typed.length < minimum) { list.classList.add("hidden"); return; }
+    const mine = ++asked;
+    const options = await ui.suggest(element, blockId, typed, ui.state.values());
+    if (mine !== asked) return; // a later keystroke asked again
+    list.replaceChildren(...options.map((option) => {
+      const item = el("li", "bk-external-option", optionText(option));
+      item.setAttribute("role", "option");
+      item.dataset.value = option.value;
+      item.addEventListener("mousedown", async (event) => {
+        event.preventDefault();
+        chosen = option;
+        box.value = shown(option);
+        list.classList.add("hidden");
+        if (!inInput || dispatch) await ui.act(element, blockId, { selected_option: option });
+      });
+      return item;
+    }));
+    list.classList.toggle("hidden", options.length === 0);
+  };
+  box.addEventListener("focus", load);
+  box.addEventListener("input", load);
+  box.addEventListener("blur", () => setTimeout(() => list.classList.add("hidden"), 200));
+  if (inInput) ui.state.register(blockId, element, () => ({ type: element.type, selected_option: chosen }));
+  wrap.append(box, list);
+  return wrap;
 }
 
 function overflow(element, blockId, ui) {
@@ -88,7 +131,7 @@ function overflow(element, blockId, ui) {
   return wrap;
 }
 
-function inputElement(element, blockId, ui) {
+function inputElement(element, blockId, ui, dispatch) {
   switch (element.type) {
     case "plain_text_input":
     case "number_input":
@@ -104,8 +147,9 @@ function inputElement(element, blockId, ui) {
       return node;
     }
     case "static_select":
-    case "external_select":
       return select(element, blockId, ui, true);
+    case "external_select":
+      return externalSelect(element, blockId, ui, { inInput: true, dispatch: Boolean(dispatch) });
     case "checkboxes":
     case "radio_buttons": {
       const box = el("div", "bk-choices");
@@ -137,8 +181,9 @@ function inputElement(element, blockId, ui) {
 function interactive(element, blockId, ui) {
   if (element.type === "button") return button(element, blockId, ui);
   if (element.type === "overflow") return overflow(element, blockId, ui);
-  if (element.type === "static_select" || element.type === "external_select") {
-    return select(element, blockId, ui, false);
+  if (element.type === "static_select") return select(element, blockId, ui, false);
+  if (element.type === "external_select") {
+    return externalSelect(element, blockId, ui, { inInput: false, dispatch: true });
   }
   if (element.type === "image") {
     const image = el("img", "bk-thumb");
@@ -222,7 +267,7 @@ export function renderBlocks(blocks, ui, names) {
         node = el("div", "bk-input-block");
         const label = el("label", "bk-label", plain(block.label?.text));
         if (block.optional) label.append(el("span", "bk-optional", " (optional)"));
-        node.append(label, inputElement(block.element, blockId, ui));
+        node.append(label, inputElement(block.element, blockId, ui, block.dispatch_action));
         if (block.hint) node.append(el("div", "bk-hint", plain(block.hint.text)));
         node.append(el("div", "bk-error"));
         node.dataset.blockId = blockId;

@@ -1,0 +1,117 @@
+"""Re-run and Re-run with changes, on the card of a finished run.
+
+Re-run (behind Slack's confirm dialog) starts the run's configuration again: the run is read
+again for it, the clicker's right to start is checked at the click (see
+:func:`handlers.actions._admitted`), and the start is the same as a typed one. The new run
+gets its own card, and the old card's thread links to it. Re-run with changes opens the start
+form with the configuration picked (its parameters follow).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks, outbox
+from bot.blocks.start import StartForm
+from bot.commands import Command
+from bot.deps import Deps
+from bot.errors import InputError, NotFoundError
+from bot.service import Followed
+from handlers.actions.clicks import Click, ClickWork, record_click
+from handlers.commands.asked import Asked
+from handlers.commands.starting import card_ts, start_target, started_text
+from handlers.common import private
+from handlers.start_form import open_form
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await record_click(deps, ack, body, per_user=True)
+
+    app.action(blocks.ACTION_RERUN)(on_click)
+    app.action(blocks.ACTION_RERUN_CHANGES)(on_click)
+
+
+async def _rerun(deps: Deps, click: Click) -> None:
+    provider, scope, run_id = click.run_ref()
+    label = deps.service.provider(provider).label
+    resumed = click.job.progress.get("target_id")
+    if isinstance(resumed, str):  # an earlier attempt resolved it (and may have started it)
+        await _start_again(deps, click, provider, scope, resumed)
+        return
+    try:
+        run = await deps.service.get(provider, scope, run_id)
+    except NotFoundError:
+        await private(
+            click.respond,
+            f"{label} `{run_id}` no longer exists, so it cannot be re-run. Nothing was started.",
+        )
+        return
+    if not run.target_id:
+        raise InputError(f"{label} does not say what `{run_id}` was started from.")
+    await _start_again(deps, click, provider, scope, run.target_id)
+
+
+async def _start_again(deps: Deps, click: Click, provider: str, scope: str, target: str) -> None:
+    cmd = Command("start", provider=provider, ids=(target,), resource_group=scope)
+    asked = Asked(
+        channel=click.channel or "", user=click.user, respond=click.respond, job=click.job
+    )
+    result, _ = await start_target(deps, cmd, target, asked)
+    if not click.job.progress.get("answered"):
+        await private(click.respond, started_text(cmd, result, None, in_dm=not click.channel))
+        await click.job.checkpoint(answered=True)
+    await _link_from_old_card(deps, click, result)
+
+
+async def _link_from_old_card(deps: Deps, click: Click, result: Followed) -> None:
+    """A reply in the old card's thread naming the new run, with a link to its card."""
+    if not click.channel or not click.message_ts or click.ephemeral:
+        return
+    old = await deps.store.follow_of_card(channel=click.channel, card_ts=click.message_ts)
+    if old is None:
+        return
+    link = None
+    ts = await card_ts(deps, result)
+    if ts is not None:
+        try:
+            answer = await deps.service.slack.chat_getPermalink(
+                channel=result.follow.channel, message_ts=ts
+            )
+            link = answer.get("permalink")
+        except SlackApiError as exc:
+            log.info("no permalink for the new card: %s", exc.response.get("error"))
+    new = f"`{result.run.id}`"
+    text = f":repeat: Re-run by <@{click.user}> as {blocks.escape(result.run.status)} run " + (
+        f"<{link}|{new}>." if link else f"{new}; its card follows in this channel."
+    )
+    await deps.store.queue_reply(
+        old,
+        outbox.Reply(text=text, blocks=blocks.text_blocks(text)),
+        outbox.Keys.rerun(old.id, click.job.job.id),
+    )
+
+
+async def _rerun_with_changes(deps: Deps, click: Click) -> None:
+    """The form first, with nothing a provider must answer: the trigger expires in 3 s."""
+    _provider, scope, _run_id = click.run_ref()
+    try:
+        target = blocks.parse_rerun_target(click.value)
+    except (KeyError, ValueError, TypeError):
+        raise InputError("This button is from an older version of the bot.") from None
+    form = StartForm(
+        scope=scope, channel=click.channel, response_url=click.job.payload.get("response_url")
+    )
+    await open_form(deps, click.job, form, trigger_id=click.trigger_id, chosen_id=target)
+
+
+CLICKS: dict[str, ClickWork] = {
+    blocks.ACTION_RERUN: _rerun,
+    blocks.ACTION_RERUN_CHANGES: _rerun_with_changes,
+}
