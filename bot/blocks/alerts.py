@@ -29,6 +29,7 @@ from bot.blocks.base import (
     titled,
 )
 from bot.providers.base import LogEntry, Run
+from bot.triage import Diagnosis
 
 PENDING_HINT = (
     "Runs stuck in PENDING or UNKNOWN usually miss the object-store secret `default` or the "
@@ -58,8 +59,10 @@ def alert_blocks(
     logs_problem: str | None = None,
     link: str | None = None,
     has_logs: bool = True,
+    diagnosis: Diagnosis | None = None,
 ) -> Blocks:
-    """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast."""
+    """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast;
+    a DEAD one says what most likely killed the run, when the triage knows."""
     if kind == "dead":
         head = f":rotating_light: *{label} run `{run.id}` is {escape(run.status)}*{titled(run)}"
     else:
@@ -68,6 +71,8 @@ def alert_blocks(
             f"{duration(waited_seconds or 0)}*{titled(run)}\n{PENDING_HINT}"
         )
     parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
+    if diagnosis is not None:
+        parts += cause_blocks(diagnosis)
     if run.status_message:
         parts.append(
             SectionBlock(
@@ -99,6 +104,19 @@ def alert_blocks(
             )
         )
     return dicts(parts)
+
+
+def cause_blocks(diagnosis: Diagnosis) -> list[Block]:
+    cause = diagnosis.cause
+    evidence = escape(diagnosis.evidence.replace("`", "'"))  # a code span holds no backtick
+    return [
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*Likely cause:* {cause.title}\n:bulb: {cause.hint}", verbatim=True
+            )
+        ),
+        ContextBlock(elements=[MarkdownTextObject(text=clip(f"Seen in: `{evidence}`", 3000))]),
+    ]
 
 
 def digest_blocks(title: str, lines: Sequence[str], *, limit: int = 40) -> Blocks:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from bot import blocks, cards
+from bot import blocks, cards, triage
 from bot.loglinks import LogLinks
 from bot.outbox import Direct, Message, Post, Reply
 from bot.poll.discovery import Details
@@ -69,15 +70,24 @@ def _alert(
         waited = blocks.duration(announcement.waited_seconds or 0)
         line = f":hourglass: `{run.id}` has been *{run.status}* for {waited}"
     link = log_links.url_for(run.provider, run.scope, run.id) if log_links and has_logs else None
+    entries = details.logs.get(run.id)
+    diagnosis = None
+    if kind == "dead":
+        diagnosis = triage.classify(
+            status_message=run.status_message,
+            status_details=_status_details(run),
+            log_lines=[e.message for e in entries or ()],
+        )
     alert = blocks.alert_blocks(
         run,
         label=provider.label,
         kind=kind,
         waited_seconds=announcement.waited_seconds,
-        entries=details.logs.get(run.id),
+        entries=entries,
         logs_problem=details.logs_problem.get(run.id),
         link=link,
         has_logs=has_logs,
+        diagnosis=diagnosis,
     )
     return Composed(Reply(text=line, blocks=alert, broadcast=True), line, loud=True)
 
@@ -100,3 +110,8 @@ def direct(alert: Message, *, channel: str) -> Direct:
     where = f" Its card is in <#{channel}>." if channel.startswith(("C", "G")) else ""
     intro = blocks.text_blocks(f":wave: A run you started has died.{where}")
     return Direct(text=alert.text, blocks=intro + list(alert.blocks or []))
+
+
+def _status_details(run: Run) -> dict[str, Any] | None:
+    details = run.raw.get("statusDetails")
+    return details if isinstance(details, dict) else None

@@ -152,6 +152,7 @@ def test_demo_fail_raises_the_dead_alert_with_its_log_page(page: Any) -> None:
     run_id = started_run(page, "demo-fail")
     alert = message_with(page, f"{run_id} is DEAD")
     assert "CUDA out of memory" in alert.text
+    assert "Likely cause: The process ran out of memory" in alert.text  # the triage
     assert "replied to a thread" in alert.text  # broadcast to the channel
     alert.screenshot(str(DOCS / "sandbox-dead-alert.png"))
     link = wait_for(
