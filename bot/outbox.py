@@ -18,6 +18,8 @@ key, so the second insert is skipped. The keys are made here and nowhere else.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -120,6 +122,12 @@ class Keys:
     @staticmethod
     def deleted(follow_id: int) -> str:
         return f"deleted:{follow_id}"
+
+    @staticmethod
+    def pending_group(channel: str, alert_keys: Sequence[str]) -> str:
+        """Several PENDING alerts told as one: named by the alerts it stands for."""
+        digest = hashlib.sha256("\n".join(sorted(alert_keys)).encode()).hexdigest()[:32]
+        return f"pending_group:{channel}:{digest}"
 
     @staticmethod
     def digest(channel: str, provider: str, scope: str, cycle: str) -> str:

@@ -12,6 +12,7 @@ from bot.blocks.alerts import (
     alert_blocks,
     deleted_text,
     digest_blocks,
+    pending_group_blocks,
     transition_text,
 )
 from bot.blocks.audit import audit_blocks, audit_line
@@ -123,6 +124,7 @@ __all__ = [
     "outcome_blocks",
     "parse_rerun_target",
     "parse_run_ref",
+    "pending_group_blocks",
     "protected_modal",
     "refusal_reason",
     "refusal_text",

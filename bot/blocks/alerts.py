@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -15,6 +17,7 @@ from slack_sdk.models.blocks import (
 
 from bot.blocks.base import (
     ACTION_LOGS,
+    MESSAGE_BLOCK_LIMIT,
     SECTION_LIMIT,
     STATUS_EMOJI,
     Blocks,
@@ -32,8 +35,10 @@ from bot.providers.base import LogEntry, Run
 from bot.triage import Diagnosis
 
 PENDING_HINT = (
-    "Runs stuck in PENDING or UNKNOWN usually miss the object-store secret `default` or the "
-    "docker-registry secret of the resource group."
+    "AI Core runs as many pods at once as the tenant's pod quota allows (at least 50): more "
+    "runs queue in PENDING until others finish, and a support ticket to SAP raises the quota. "
+    "A run that waits while little else runs usually misses the docker-registry secret or the "
+    "object-store secret `default` of its resource group."
 )
 
 
@@ -60,6 +65,7 @@ def alert_blocks(
     link: str | None = None,
     has_logs: bool = True,
     diagnosis: Diagnosis | None = None,
+    status_details: dict[str, Any] | None = None,
 ) -> Blocks:
     """A loud alert (DEAD, or PENDING/UNKNOWN too long), posted in the thread and broadcast;
     a DEAD one says what most likely killed the run, when the triage knows."""
@@ -73,6 +79,8 @@ def alert_blocks(
     parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
     if diagnosis is not None:
         parts += cause_blocks(diagnosis)
+    if status_details:
+        parts += details_blocks(status_details)
     if run.status_message:
         parts.append(
             SectionBlock(
@@ -104,6 +112,36 @@ def alert_blocks(
             )
         )
     return dicts(parts)
+
+
+def details_blocks(status_details: dict[str, Any]) -> list[Block]:
+    """AI Core's statusDetails, quoted (why a run waits, in the scheduler's words)."""
+    shown = json.dumps(status_details, indent=1, sort_keys=True, default=str)
+    return [
+        SectionBlock(text=MarkdownTextObject(text="*Status details*")),
+        *code_sections(escape(clip(shown, 1500))),
+    ]
+
+
+def pending_group_blocks(
+    waiting: Sequence[tuple[Run, float, dict[str, Any] | None]], *, label: str, scope: str
+) -> Blocks:
+    """One alert for several runs of a resource group waiting at once (run, seconds waited,
+    status details)."""
+    head = (
+        f":hourglass: *{len(waiting)} {label} runs in `{escape(scope)}` are waiting in "
+        f"PENDING*\n{PENDING_HINT}"
+    )
+    lines = []
+    for run, waited, details in waiting:
+        line = f"• `{run.id}`{titled(run)} · PENDING for {duration(waited)}"
+        reason = (details or {}).get("message") or (details or {}).get("reason")
+        if isinstance(reason, str) and reason:
+            line += f" · _{escape(clip(reason, 200))}_"
+        lines.append(line)
+    parts: list[Block] = [SectionBlock(text=MarkdownTextObject(text=clip(head, 3000)))]
+    parts += [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks(lines, SECTION_LIMIT)]
+    return dicts(parts[:MESSAGE_BLOCK_LIMIT])
 
 
 def cause_blocks(diagnosis: Diagnosis) -> list[Block]:

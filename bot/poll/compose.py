@@ -19,6 +19,9 @@ class Composed:
     message: Message
     digest_line: str | None  # how it reads inside a digest; None: never folded into one
     loud: bool = False
+    # A PENDING alert: its run, how long it waited, its status details (several of one
+    # resource group in one cycle are told in one message).
+    waiting: tuple[Run, float, dict[str, Any] | None] | None = None
 
 
 def compose(
@@ -88,8 +91,13 @@ def _alert(
         link=link,
         has_logs=has_logs,
         diagnosis=diagnosis,
+        status_details=details.waiting.get(run.id) if kind == "pending" else None,
     )
-    return Composed(Reply(text=line, blocks=alert, broadcast=True), line, loud=True)
+    waiting = None
+    if kind == "pending":
+        waiting = (run, announcement.waited_seconds or 0.0, details.waiting.get(run.id))
+    reply = Reply(text=line, blocks=alert, broadcast=True)
+    return Composed(reply, line, loud=True, waiting=waiting)
 
 
 def digest(lines: Sequence[str], *, label: str, catch_up: bool) -> Post:
@@ -115,3 +123,10 @@ def direct(alert: Message, *, channel: str) -> Direct:
 def _status_details(run: Run) -> dict[str, Any] | None:
     details = run.raw.get("statusDetails")
     return details if isinstance(details, dict) else None
+
+
+def pending_group(
+    waiting: Sequence[tuple[Run, float, dict[str, Any] | None]], *, label: str, scope: str
+) -> Post:
+    text = f":hourglass: {len(waiting)} {label} runs in {scope} are waiting in PENDING"
+    return Post(text=text, blocks=blocks.pending_group_blocks(waiting, label=label, scope=scope))

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.errors import NotFoundError, ProviderError
 from bot.poll.rules import CLOCK_SKEW, GONE, FollowView, Seen, pending_alert_due
@@ -201,13 +202,29 @@ class Details:
     logs: dict[str, list[LogEntry]] = field(default_factory=dict)
     logs_problem: dict[str, str] = field(default_factory=dict)
     summaries: dict[str, str] = field(default_factory=dict)
+    # The status details of runs about to be alerted as waiting (a listing carries none).
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def details(
-    provider: Provider, *, dying: Sequence[Run], finished_with_results: Sequence[Run]
+    provider: Provider,
+    *,
+    dying: Sequence[Run],
+    finished_with_results: Sequence[Run],
+    waiting: Sequence[Run] = (),
 ) -> Details:
     found = Details()
     gate = asyncio.Semaphore(GET_CONCURRENCY)
+
+    async def details_of(run: Run) -> None:
+        async with gate:
+            try:
+                whole = await provider.get(run.scope, run.id)
+            except ProviderError:
+                return  # the alert goes out without them
+            status_details = whole.raw.get("statusDetails")
+            if isinstance(status_details, dict) and status_details:
+                found.waiting[run.id] = status_details
 
     async def logs_of(run: Run) -> None:
         async with gate:
@@ -227,6 +244,7 @@ async def details(
 
     tasks = [logs_of(run) for run in dying if provider.style.has_logs]
     tasks += [summary_of(run) for run in finished_with_results]
+    tasks += [details_of(run) for run in waiting]
     await asyncio.gather(*tasks)
     return found
 

@@ -203,6 +203,7 @@ class Poller:
             provider,
             dying=_dying(verdicts, look),
             finished_with_results=[v.run for v in verdicts if v.run and _says(v, Say.SUMMARY)],
+            waiting=[v.run for v in verdicts if v.run and _says(v, Say.PENDING)],
         )
         catch_up = memory.last_ok_at is not None and (
             (now - memory.last_ok_at).total_seconds() > self.config.catch_up_after_seconds

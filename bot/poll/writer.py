@@ -302,6 +302,18 @@ class Writer:
                 keys.append(key)
                 folded = {id(i) for i in chatty}
                 items = [i for i in items if id(i) not in folded]
+            waiting = [i for i in items if i.composed.waiting is not None]
+            if len(waiting) > 1:
+                group = compose.pending_group(
+                    [i.composed.waiting for i in waiting if i.composed.waiting],
+                    label=provider.label,
+                    scope=scope,
+                )
+                key = Keys.pending_group(channel, [i.key for i in waiting])
+                self._insert(session, channel, None, group, key, now)
+                keys.append(key)
+                grouped = {id(i) for i in waiting}
+                items = [i for i in items if id(i) not in grouped]
             for item in items:
                 self._insert(session, channel, item.follow_id, item.composed.message, item.key, now)
                 keys.append(item.key)

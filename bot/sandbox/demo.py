@@ -42,6 +42,13 @@ OUT_OF_MEMORY_LOG = (
 )
 
 
+# What the scheduler says of a run queued behind the tenant's pod quota (the PENDING alert).
+QUEUED_DETAILS = {
+    "reason": "PodQuotaReached",
+    "message": "All 50 pods of the tenant's quota are in use; the run starts when one is free",
+}
+
+
 @dataclass(frozen=True)
 class DemoModels:
     expert: int
@@ -83,6 +90,7 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         executable_id="trainer",
         outcome="PENDING_FOREVER",
         parameters={"epochs": "3", "learning_rate": "0.001", "batch_size": "64", "gpus": "8"},
+        pending_details=QUEUED_DETAILS,
     )
     return sim
 

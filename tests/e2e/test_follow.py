@@ -218,6 +218,38 @@ async def test_pending_too_long_alerts_once(wired, fake_slack, sim) -> None:
     assert "object-store secret" in flatten(alerts[0].blocks)
 
 
+QUEUED = {"reason": "PodQuotaReached", "message": "All 50 pods of the tenant are in use"}
+
+
+async def test_a_waiting_run_is_explained_with_the_pod_quota_and_its_status_details(
+    wired, fake_slack, sim
+) -> None:
+    world = World(wired, fake_slack, sim, pending_alert=120)
+    sim.add_configuration("cfg-queue", outcome="PENDING_FOREVER", pending_details=QUEUED)
+    _run_id, card_ts = await world.start("cfg-queue")
+    await world.step(121)
+    (alert,) = [m for m in world.thread(card_ts) if m.reply_broadcast]
+    text = flatten(alert.blocks)
+    assert "pod quota" in text and "at least 50" in text and "support ticket" in text
+    assert "PodQuotaReached" in text and "All 50 pods of the tenant are in use" in text
+
+
+async def test_several_runs_waiting_at_once_in_one_resource_group_get_one_alert(
+    wired, fake_slack, sim
+) -> None:
+    world = World(wired, fake_slack, sim, pending_alert=120)
+    sim.add_configuration("cfg-queue", outcome="PENDING_FOREVER", pending_details=QUEUED)
+    runs = [(await world.start("cfg-queue"))[0] for _ in range(3)]
+    await world.step(121)
+    await world.step(60)
+    loud = [m for m in world.fake.messages(CHANNEL) if m.reply_broadcast]
+    grouped = [m for m in world.top_level() if "are waiting in PENDING" in m.text]
+    assert loud == [] and len(grouped) == 1
+    text = flatten(grouped[0].blocks)
+    assert "3 AI Core runs in `default`" in text and all(f"`{r}`" in text for r in runs)
+    assert "All 50 pods of the tenant are in use" in text
+
+
 async def test_ai_core_outage_during_polls_loses_and_repeats_nothing(world: World) -> None:
     _run_id, card_ts = await world.start()
     world.sim.inject_fault(status=500, method="GET", path_prefix="/lm/executions", times=100)

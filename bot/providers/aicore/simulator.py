@@ -187,6 +187,8 @@ class _Configuration:
     pending_seconds: float | None = None
     running_seconds: float | None = None
     last_words: tuple[str, ...] | None = None
+    # What AI Core says of its runs while they wait in PENDING (statusDetails).
+    pending_details: dict[str, Any] | None = None
     # (key, value) and (key, artifact id), in the order given; a POST may repeat a key.
     parameters: tuple[tuple[str, str], ...] = ()
     input_artifacts: tuple[tuple[str, str], ...] = ()
@@ -388,6 +390,7 @@ class AICoreSimulator:
         pending_seconds: float | None = None,
         running_seconds: float | None = None,
         last_words: tuple[str, ...] | None = None,
+        pending_details: dict[str, Any] | None = None,
         parameters: Mapping[str, str] | None = None,
         input_artifacts: Mapping[str, str] | None = None,
     ) -> None:
@@ -396,7 +399,8 @@ class AICoreSimulator:
         ``status_message`` is the statusMessage they get on reaching the outcome (DEAD defaults
         to "Pod OOMKilled"). ``name`` defaults to the id. ``pending_seconds`` and
         ``running_seconds`` override the simulator's for this configuration's runs;
-        ``last_words`` are the log lines a DEAD run writes as it dies (a traceback otherwise).
+        ``last_words`` are the log lines a DEAD run writes as it dies (a traceback otherwise);
+        ``pending_details`` the ``statusDetails`` its runs carry while PENDING.
         ``parameters`` (key to value) and ``input_artifacts`` (key to artifact id) are its
         bindings; the parameters also decide which configuration a created one behaves like.
         """
@@ -425,6 +429,7 @@ class AICoreSimulator:
             pending_seconds=pending_seconds,
             running_seconds=running_seconds,
             last_words=last_words,
+            pending_details=pending_details,
             parameters=params,
             input_artifacts=artifacts,
         )
@@ -857,7 +862,9 @@ class AICoreSimulator:
         else:
             data = self._execution_json(execution, ctx.now)
         # The spec types statusDetails as a non-nullable object, so it is {} rather than null.
-        data["statusDetails"] = {}
+        waiting = execution.current(ctx.now).status == "PENDING"
+        details = execution.configuration.pending_details if waiting else None
+        data["statusDetails"] = dict(details or {})
         return JSONResponse(data)
 
     def _modify_execution(self, ctx: _Context) -> Response:
