@@ -116,6 +116,11 @@ class Keys:
         return f"alert:{kind}:{follow_id}:{since.isoformat()}"
 
     @staticmethod
+    def silent(follow_id: int, since: datetime) -> str:
+        """A run silent since ``since`` (its newest log line): once per silence."""
+        return f"alert:silent:{follow_id}:{since.isoformat()}"
+
+    @staticmethod
     def summary(follow_id: int, status: str) -> str:
         return f"summary:{follow_id}:{status}"
 

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     poll_interval_seconds: float = Field(default=30.0, gt=0)
     pending_alert_seconds: float = Field(default=900.0, gt=0)
+    # A RUNNING run that writes no log line for this long is announced once as silent.
+    stuck_alert_seconds: float = Field(default=1800.0, gt=0)
     # The DEAD alert also goes to whoever started the run, in their DM with the bot.
     dm_on_dead: bool = True
 

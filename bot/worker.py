@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import Components
 from bot.delivery import Delivery
 from bot.poll.poller import CycleReport, Poller, PollerConfig
+from bot.poll.silence import SilenceCheck, SilenceReport, check_interval
 from bot.runner import JobRunner
 from bot.supervise import supervised
 
@@ -84,6 +85,12 @@ class Worker:
             health=self.health,
         )
         self.heartbeat = Heartbeat(components)
+        self.silence = SilenceCheck(
+            db=components.db,
+            providers=components.providers,
+            leases=components.leases,
+            stuck_seconds=settings.stuck_alert_seconds,
+        )
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -103,6 +110,14 @@ class Worker:
         )
         self.scheduler.add_job(
             self.prune, "interval", seconds=RETENTION_SECONDS, id="prune", max_instances=1
+        )
+        self.scheduler.add_job(
+            self.check_silence,
+            "interval",
+            seconds=check_interval(self.silence.stuck_seconds),
+            id="silence",
+            max_instances=1,
+            coalesce=True,
         )
         self.scheduler.start()
         loops = {
@@ -125,6 +140,19 @@ class Worker:
             return None
         self.health.ok("poller")
         if report.messages:
+            self.delivery.wake()
+        return report
+
+    async def check_silence(self) -> SilenceReport | None:
+        """RUNNING runs that stopped logging (an APScheduler job; failures are logged)."""
+        try:
+            report = await self.silence.check()
+        except Exception as exc:  # the next tick tries again; the traceback is kept
+            log.exception("silence check failed")
+            self.health.failed("silence", exc)
+            return None
+        self.health.ok("silence")
+        if report is not None and report.alerts:
             self.delivery.wake()
         return report
 

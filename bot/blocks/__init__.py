@@ -13,6 +13,7 @@ from bot.blocks.alerts import (
     deleted_text,
     digest_blocks,
     pending_group_blocks,
+    silent_blocks,
     transition_text,
 )
 from bot.blocks.audit import audit_blocks, audit_line
@@ -133,6 +134,7 @@ __all__ = [
     "run_card",
     "run_ref",
     "sections",
+    "silent_blocks",
     "slack_date",
     "status_word",
     "stop_then_delete_offer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -29,6 +30,7 @@ from bot.blocks.base import (
     escape,
     log_text,
     run_ref,
+    slack_date,
     titled,
 )
 from bot.providers.base import LogEntry, Run
@@ -112,6 +114,29 @@ def alert_blocks(
             )
         )
     return dicts(parts)
+
+
+SILENT_HINT = (
+    "It may hang (a deadlock, a stalled data loader or collective, a wait on a resource) or "
+    "just log rarely. Look at its logs; stop it if it hangs."
+)
+
+
+def silent_blocks(run: Run, *, label: str, since: datetime, silent_for: str) -> Blocks:
+    """A RUNNING run that stopped writing logs (the stuck check)."""
+    head = (
+        f":zzz: *{label} run `{run.id}` is RUNNING but has written no log line for "
+        f"{silent_for}*{titled(run)}\nNewest line: {slack_date(since)}. {SILENT_HINT}"
+    )
+    return dicts(
+        [
+            SectionBlock(text=MarkdownTextObject(text=clip(head, 3000))),
+            ActionsBlock(
+                block_id="alert:silent",
+                elements=[ButtonElement(text="Logs", action_id=ACTION_LOGS, value=run_ref(run))],
+            ),
+        ]
+    )
 
 
 def details_blocks(status_details: dict[str, Any]) -> list[Block]:

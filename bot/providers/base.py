@@ -193,6 +193,10 @@ class Provider(Protocol):
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]: ...
 
+    async def newest_log_at(self, run: Run) -> datetime | None:
+        """When the run last wrote a log line (one cheap call); None if it wrote none."""
+        ...
+
     def has_results(self, run: Run) -> bool:
         """Whether a finished run has results worth a summary in its thread."""
         ...

@@ -5,7 +5,9 @@ AI Core, resource group ``default``:
 - ``demo-train``: PENDING for a few seconds, RUNNING, COMPLETED within about a minute;
 - ``demo-fail``: goes DEAD within about half a minute, out of memory, with the log lines to
   show for it;
-- ``demo-queue``: stays PENDING, as when the tenant's pod quota is reached.
+- ``demo-queue``: stays PENDING, as when the tenant's pod quota is reached;
+- ``demo-hang``: RUNNING, then silent: it stops logging after a few seconds, as a hung job
+  does, and the stuck check tells the channel.
 
 Each has parameter values, so that a copy made with one value changed (a new configuration)
 behaves like the one it was copied from: the simulator lends a created configuration the
@@ -30,6 +32,7 @@ PENDING_SECONDS = 5.0
 TRAIN_RUNNING_SECONDS = 40.0
 FAIL_RUNNING_SECONDS = 15.0
 BRIA_TRAINING_SECONDS = 60.0
+HANG_RUNNING_SECONDS = 3600.0
 
 OUT_OF_MEMORY_LOG = (
     "Epoch 3/10: 41%|████      | 412/1000 [00:51<01:13, 8.02it/s, loss=0.734]",
@@ -91,6 +94,15 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         outcome="PENDING_FOREVER",
         parameters={"epochs": "3", "learning_rate": "0.001", "batch_size": "64", "gpus": "8"},
         pending_details=QUEUED_DETAILS,
+    )
+    sim.add_configuration(
+        "demo-hang",
+        name="Train with a stalled data loader",
+        scenario_id="demo",
+        executable_id="loader",  # its own executable: copies of the others never hang
+        running_seconds=HANG_RUNNING_SECONDS,
+        silent_after_seconds=3.0 / speed,
+        parameters={"epochs": "3", "num_workers": "16"},
     )
     return sim
 

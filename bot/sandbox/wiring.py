@@ -41,6 +41,7 @@ TOKEN_PREFIX = "xoxb-sandbox-"
 LOCALHOST = "127.0.0.1"
 POLL_INTERVAL_SECONDS = "2"
 PENDING_ALERT_SECONDS = "45"
+STUCK_ALERT_SECONDS = "30"  # demo-hang is told within a minute
 ACK_TIMEOUT_SECONDS = 10.0
 EXAMPLE_POLICY = Path(__file__).with_name("policy.toml")  # alice, bob and carol's rights
 
@@ -80,6 +81,7 @@ def prepare(environ: MutableMapping[str, str], settings: Settings) -> str:
     environ.setdefault("PUBLIC_URL", base)
     environ.setdefault("POLL_INTERVAL_SECONDS", POLL_INTERVAL_SECONDS)
     environ.setdefault("PENDING_ALERT_SECONDS", PENDING_ALERT_SECONDS)
+    environ.setdefault("STUCK_ALERT_SECONDS", STUCK_ALERT_SECONDS)
     environ.setdefault("ACCESS_POLICY", str(EXAMPLE_POLICY))
     if "DATABASE_URL" not in environ:
         # A fresh database per run: the local Slack keeps nothing, so cards of an earlier

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
 from bot.delivery import Delivery
 from bot.poll.poller import Poller, PollerConfig
+from bot.poll.silence import SilenceCheck
 from bot.store.dbclock import db_now
 from bot.store.tables import OutboxMessage, PollScope
 from tests.support.bolt import Slack, buttons, flatten
@@ -248,6 +250,60 @@ async def test_several_runs_waiting_at_once_in_one_resource_group_get_one_alert(
     text = flatten(grouped[0].blocks)
     assert "3 AI Core runs in `default`" in text and all(f"`{r}`" in text for r in runs)
     assert "All 50 pods of the tenant are in use" in text
+
+
+async def test_a_silent_running_run_is_told_once_and_again_only_after_it_logs_again(
+    wired, fake_slack, sim
+) -> None:
+    world = World(wired, fake_slack, sim)
+    sim.add_configuration("cfg-quiet", running_seconds=7200, silent_after_seconds=20)
+    sim.add_configuration("cfg-busy", running_seconds=7200)
+    quiet, quiet_card = await world.start("cfg-quiet")
+    busy, busy_card = await world.start("cfg-busy")
+    await world.step(6)  # both RUNNING
+    check = SilenceCheck(
+        db=wired.db,
+        providers=wired.providers,
+        leases=wired.leases,
+        stuck_seconds=300,
+        clock=sim.clock.now,
+    )
+
+    async def checked(seconds: float) -> Any:
+        sim.clock.advance(seconds)
+        for _ in range(3):
+            sim.add_logs(busy, ["still training"])  # the busy one keeps writing
+        if check.lease is not None:
+            await wired.leases.release(check.lease)  # the next check is due
+        before = len(newest_line_reads(sim))
+        report = await check.check()
+        assert report is not None and len(newest_line_reads(sim)) - before == report.checked
+        await world.deliver_until(lambda: True)
+        return report
+
+    def silent_alerts(card_ts: str) -> list[Any]:
+        return [m for m in world.thread(card_ts) if "has written no log line" in m.text]
+
+    assert (await checked(60)).checked == 2 and silent_alerts(quiet_card) == []
+    assert (await checked(300)).silent == 1  # newest line ~5 min ago: told
+    await checked(60)
+    await checked(60)
+    assert len(silent_alerts(quiet_card)) == 1 and silent_alerts(busy_card) == []
+    sim.add_logs(quiet, ["loading the next shard"])  # it wrote again...
+    await checked(400)  # ...and fell silent again: told again
+    assert len(silent_alerts(quiet_card)) == 2 and silent_alerts(busy_card) == []
+    assert silent_alerts(quiet_card)[0].reply_broadcast  # loud, like the other alerts
+
+
+def newest_line_reads(sim) -> list[Any]:
+    """The stuck check's calls: one line, the newest, of a run's logs."""
+    return [
+        r
+        for r in sim.requests
+        if r.path.endswith("/logs")
+        and r.query.get("$top") == "1"
+        and r.query.get("$order") == "desc"
+    ]
 
 
 async def test_ai_core_outage_during_polls_loses_and_repeats_nothing(world: World) -> None:

@@ -197,6 +197,14 @@ class AICoreProvider:
         execution = _execution_of(run)
         return [_entry(line) for line in await self.client.tail_logs(run.scope, execution, lines)]
 
+    async def newest_log_at(self, run: Run) -> datetime | None:
+        """``$top=1&$order=desc`` over the run's whole life: one line, the newest."""
+        execution = _execution_of(run)
+        newest = await self.client.get_logs(
+            run.scope, run.id, start=log_window_start(execution), top=1, order="desc"
+        )
+        return newest[0].timestamp if newest else None
+
     async def logs_page(self, run: Run, *, before: datetime | None, lines: int) -> list[LogEntry]:
         """``lines`` lines ending just before ``before`` (newest page when None), oldest first."""
         execution = _execution_of(run)

@@ -189,6 +189,8 @@ class _Configuration:
     last_words: tuple[str, ...] | None = None
     # What AI Core says of its runs while they wait in PENDING (statusDetails).
     pending_details: dict[str, Any] | None = None
+    # Its runs write no log line after this long RUNNING (a hang), where set.
+    silent_after_seconds: float | None = None
     # (key, value) and (key, artifact id), in the order given; a POST may repeat a key.
     parameters: tuple[tuple[str, str], ...] = ()
     input_artifacts: tuple[tuple[str, str], ...] = ()
@@ -391,6 +393,7 @@ class AICoreSimulator:
         running_seconds: float | None = None,
         last_words: tuple[str, ...] | None = None,
         pending_details: dict[str, Any] | None = None,
+        silent_after_seconds: float | None = None,
         parameters: Mapping[str, str] | None = None,
         input_artifacts: Mapping[str, str] | None = None,
     ) -> None:
@@ -400,7 +403,8 @@ class AICoreSimulator:
         to "Pod OOMKilled"). ``name`` defaults to the id. ``pending_seconds`` and
         ``running_seconds`` override the simulator's for this configuration's runs;
         ``last_words`` are the log lines a DEAD run writes as it dies (a traceback otherwise);
-        ``pending_details`` the ``statusDetails`` its runs carry while PENDING.
+        ``pending_details`` the ``statusDetails`` its runs carry while PENDING;
+        ``silent_after_seconds`` how long its runs log once RUNNING before they hang.
         ``parameters`` (key to value) and ``input_artifacts`` (key to artifact id) are its
         bindings; the parameters also decide which configuration a created one behaves like.
         """
@@ -430,6 +434,7 @@ class AICoreSimulator:
             running_seconds=running_seconds,
             last_words=last_words,
             pending_details=pending_details,
+            silent_after_seconds=silent_after_seconds,
             parameters=params,
             input_artifacts=artifacts,
         )
@@ -1023,10 +1028,13 @@ class AICoreSimulator:
         # Whole milliseconds keep the timestamps readable.
         step_ms = round(self.running_seconds * 1000 / (TRAINING_STEPS + 1))
         interval = timedelta(milliseconds=step_ms)
+        silent = config.silent_after_seconds
         for step in range(1, TRAINING_STEPS + 1):
             at = started + step * interval
             if at > now or (ends_at is not None and at >= ends_at):
                 break
+            if silent is not None and at > started + timedelta(seconds=silent):
+                break  # it hangs: nothing more is written
             loss = 2.0 / (step + 1)
             lines.append(_LogLine(at, f"step {step}/{TRAINING_STEPS} loss={loss:.4f}", "main"))
         return lines

@@ -191,6 +191,9 @@ class BriaProvider:
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
         return []  # Bria publishes no training logs
 
+    async def newest_log_at(self, run: Run) -> datetime | None:
+        return None  # Bria has no logs API: its runs are never judged silent
+
     async def logs_page(self, run: Run, *, before: datetime | None, lines: int) -> list[LogEntry]:
         return []
 
