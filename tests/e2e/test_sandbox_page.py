@@ -281,13 +281,13 @@ def test_the_start_form_suggests_configurations_and_starts_a_changed_copy(page: 
     box = wait_for(page, lambda: by_css(page, "#modal-layer:not(.hidden) .bk-external-input"))[0]
     box.click()
     box.send_keys("small")  # the options are the bot's answer to a block_suggestion
-    wait_for(
+    click_found(
         page,
         lambda: next(
             (o for o in by_css(page, ".bk-external-option") if "Train a small model" in o.text),
             None,
         ),
-    ).click()
+    )
     rate = "#modal-layer [data-block-id$='.learning_rate'] input"
     field = wait_for(page, lambda: by_css(page, rate))[0]  # the pick's parameters follow
     assert field.get_attribute("value") == "0.001"
@@ -304,13 +304,10 @@ def test_the_start_form_suggests_configurations_and_starts_a_changed_copy(page: 
 
 def test_the_home_tab_lists_my_runs_with_their_buttons(page: Any) -> None:
     run_id = started_run(page, "demo-queue")
-    by_css(page, "#nav-home")[0].click()  # the app is told (app_home_opened) and publishes
-    home = wait_for(
-        page, lambda: next((h for h in by_css(page, ".home") if run_id in h.text), None)
-    )
-    assert home.text.index("Your recent runs") < home.text.index(run_id)
-    assert "Start a run" in home.text
-    home.screenshot(str(DOCS / "sandbox-home.png"))
+    click_found(page, lambda: by_css(page, "#nav-home")[0])  # app_home_opened, then a publish
+    script = "return document.querySelector('.home')?.textContent || ''"
+    text = wait_for(page, lambda: (t := page.execute_script(script)) and run_id in t and t)
+    assert text.index("Your recent runs") < text.index(run_id) and "Start a run" in text
 
 
 def test_the_starter_of_a_run_that_dies_hears_it_in_the_apps_dm(page: Any) -> None:
@@ -320,6 +317,19 @@ def test_the_starter_of_a_run_that_dies_hears_it_in_the_apps_dm(page: Any) -> No
         lambda: next((b for b in by_css(page, "#channels .nav-item") if "✉" in b.text), None),
         timeout=60,
     )
-    direct.click()
+    click_found(page, lambda: direct)
     told = message_with(page, f"{run_id} is DEAD")
     assert "A run you started has died" in told.text
+
+
+def click_found(driver: Any, find: Any) -> None:
+    """Click what ``find`` finds, finding it again when the page redrew it meanwhile."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        try:
+            wait_for(driver, find).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError("the element kept being redrawn")

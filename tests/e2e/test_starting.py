@@ -27,8 +27,7 @@ from bot.providers.aicore.simulator import AICoreSimulator
 from bot.providers.simkit import SystemClock
 from tests.support.bolt import SIGNING_SECRET, buttons, flatten
 from tests.support.fake_slack import FakeSlack
-from tests.support.process import BotProcess, SignedSlackClient, bot_env
-from tests.support.servers import ServedApp
+from tests.support.process import SignedSlackClient, running_bot
 from tests.support.slack_signing import (
     JSON_CONTENT_TYPE,
     app_home_opened_body,
@@ -68,28 +67,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     sim.add_configuration("cfg-dies", name="will-die", scenario_id="training", outcome="DEAD")
     sim.add_configuration("cfg-long", name="long-haul", running_seconds=3600)
     fake = FakeSlack(bot_token="xoxb-test-token")
-    with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
-        env = bot_env(
-            slack_url=slack_server.url,
-            aicore_url=sim_server.url,
-            database_url=f"sqlite:///{folder / 'chatops.db'}",
-            POLL_INTERVAL_SECONDS="0.5",
-        )
-        bot = BotProcess(env).start()
-        client = SignedSlackClient(
-            bot.url, SIGNING_SECRET, lambda: fake.response_url(slack_server.url)
-        )
-        try:
-            yield {
-                "sim": sim,
-                "fake": fake,
-                "bot": bot,
-                "slack": client,
-                "slack_url": slack_server.url,
-            }
-        finally:
-            client.close()
-            bot.stop()
+    database = f"sqlite:///{folder / 'chatops.db'}"
+    with running_bot(sim.app, fake, database, POLL_INTERVAL_SECONDS="0.5") as running:
+        bot, client, slack_url = running
+        yield {"sim": sim, "fake": fake, "bot": bot, "slack": client, "slack_url": slack_url}
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,29 @@ class SignedSlackClient:
             ephemeral=ephemeral,
         )
         return self.post(body, sign(self.secret, body)), response_url
+
+
+@contextlib.contextmanager
+def running_bot(
+    sim_app: Any, fake: Any, database_url: str, **extra: str
+) -> Iterator[tuple[BotProcess, SignedSlackClient, str]]:
+    """``python -m bot`` talking to the simulator ``sim_app`` and the fake Slack ``fake``
+    (both served on 127.0.0.1): the bot, a signed client, and the fake Slack's URL."""
+    from tests.support.servers import ServedApp
+
+    with ServedApp(sim_app) as sim_server, ServedApp(fake.app) as slack_server:
+        env = bot_env(
+            slack_url=slack_server.url,
+            aicore_url=sim_server.url,
+            database_url=database_url,
+            **extra,
+        )
+        bot = BotProcess(env).start()
+        client = SignedSlackClient(
+            bot.url, SIGNING_SECRET, lambda: fake.response_url(slack_server.url)
+        )
+        try:
+            yield bot, client, slack_server.url
+        finally:
+            client.close()
+            bot.stop()

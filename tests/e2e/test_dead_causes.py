@@ -12,10 +12,9 @@ import pytest
 from bot.providers.aicore.simulator import AICoreSimulator
 from bot.providers.simkit import SystemClock
 from bot.triage import CAUSES
-from tests.support.bolt import SIGNING_SECRET, flatten
+from tests.support.bolt import flatten
 from tests.support.fake_slack import FakeSlack
-from tests.support.process import BotProcess, SignedSlackClient, bot_env
-from tests.support.servers import ServedApp
+from tests.support.process import running_bot
 
 FAILED = "Execution failed"  # what AI Core says when the logs have to tell the rest
 DEATHS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -46,34 +45,21 @@ def alerts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
             f"cfg-{cause}", outcome="DEAD", status_message=message, last_words=lines or None
         )
     fake = FakeSlack(bot_token="xoxb-test-token")
-    with ServedApp(sim.app) as sim_server, ServedApp(fake.app) as slack_server:
-        env = bot_env(
-            slack_url=slack_server.url,
-            aicore_url=sim_server.url,
-            database_url=f"sqlite:///{folder / 'chatops.db'}",
-            POLL_INTERVAL_SECONDS="0.5",
-        )
-        bot = BotProcess(env).start()
-        slack = SignedSlackClient(
-            bot.url, SIGNING_SECRET, lambda: fake.response_url(slack_server.url)
-        )
-        try:
-            for cause in DEATHS:
-                assert slack.command(f"start cfg-{cause}", channel=CHANNEL)[0].status_code == 200
+    database = f"sqlite:///{folder / 'chatops.db'}"
+    with running_bot(sim.app, fake, database, POLL_INTERVAL_SECONDS="0.5") as (_, slack, _url):
+        for cause in DEATHS:
+            assert slack.command(f"start cfg-{cause}", channel=CHANNEL)[0].status_code == 200
 
-            def dead() -> list[Any]:
-                return [m for m in fake.messages(CHANNEL) if m.reply_broadcast]
+        def dead() -> list[Any]:
+            return [m for m in fake.messages(CHANNEL) if m.reply_broadcast]
 
-            fake.wait_for_sync(lambda: len(dead()) == len(DEATHS), timeout=60)
-            by_config = {}
-            for message in dead():
-                text = flatten(message.blocks)
-                cause = next(c for c in DEATHS if f"cfg-{c}" in text)
-                by_config[cause] = text
-            yield by_config
-        finally:
-            slack.close()
-            bot.stop()
+        fake.wait_for_sync(lambda: len(dead()) == len(DEATHS), timeout=60)
+        by_config = {}
+        for message in dead():
+            text = flatten(message.blocks)
+            cause = next(c for c in DEATHS if f"cfg-{c}" in text)
+            by_config[cause] = text
+        yield by_config
 
 
 @pytest.mark.parametrize("cause", [c.key for c in CAUSES])
