@@ -191,7 +191,9 @@ def provider_error(response: httpx.Response, *, provider: str, label: str) -> Pr
         elif isinstance(error, str):
             message = error
         elif isinstance(body.get("message"), str):
+            # The prompt registry's shape: {"request_id": ..., "message": ...}
             message = body["message"]
+            request_id = _str_or_none(body.get("request_id")) or request_id
         elif isinstance(body.get("detail"), str):
             message = body["detail"]
     elif isinstance(body, str):

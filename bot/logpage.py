@@ -9,10 +9,13 @@ forbid scripts and outside resources even if escaping were ever missed.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import html
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -20,9 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from bot import charts
 from bot.errors import InputError, NotFoundError, ProviderError
 from bot.loglinks import LogLinks
-from bot.providers.base import LogEntry, Run
+from bot.providers.base import LogEntry, Provider, Run
 from bot.service import Service
 
 log = logging.getLogger(__name__)
@@ -34,8 +38,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    # Inline CSS is the only thing the page needs; no scripts, images, fonts or frames.
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    # Inline CSS and the chart (a data: image drawn here) are all the page needs: no
+    # scripts, fonts, frames or outside images.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
 }
 
 # RFC 3339 date-time (``T`` or a space between date and time, as the RFC allows); checked
@@ -61,7 +66,19 @@ main { padding: 0 24px 24px; }
 .ts { color: #9a9a9a; white-space: nowrap; }
 .msg { white-space: pre-wrap; overflow-wrap: anywhere; }
 .empty { color: #616061; font-style: italic; }
+figure { margin: 0 0 16px; background: #fff; border: 1px solid #ddd; border-radius: 6px;
+         padding: 8px; }
+figure img { max-width: 100%; height: auto; display: block; }
+figcaption { color: #616061; font-size: 13px; padding-top: 4px; }
 """
+
+
+@dataclass(frozen=True)
+class PageChart:
+    """The run's metric chart on the newest page: the PNG, or why there is none."""
+
+    png: bytes | None
+    caption: str
 
 
 def _esc(value: object) -> str:
@@ -88,6 +105,7 @@ def render_log_page(
     entries: Sequence[LogEntry],
     older_href: str | None,
     newer_href: str | None,
+    chart: PageChart | None = None,
 ) -> str:
     """The whole HTML document for one page of a run's log, oldest line first."""
     facts: list[tuple[str, str | None]] = [
@@ -116,6 +134,15 @@ def render_log_page(
         )
     else:
         body = '<div class="empty">No log lines in this range.</div>'
+    figure = ""
+    if chart is not None and chart.png is not None:
+        data = base64.b64encode(chart.png).decode("ascii")
+        figure = (
+            f'<figure><img src="data:image/png;base64,{data}" alt="Metric chart of '
+            f'{_esc(run.id)}"><figcaption>{_esc(chart.caption)}</figcaption></figure>\n'
+        )
+    elif chart is not None:
+        figure = f'<div class="empty">{_esc(chart.caption)}</div>\n'
     title = f"{label} run {run.id}: logs"
     return (
         "<!DOCTYPE html>\n"
@@ -124,9 +151,25 @@ def render_log_page(
         '<meta name="robots" content="noindex, nofollow">\n'
         f"<title>{_esc(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<header><h1>{_esc(title)}</h1>\n<dl>\n{details}\n</dl></header>\n"
-        f'{nav}\n<main><div class="log">\n{body}\n</div></main>\n{nav}\n'
+        f'{nav}\n<main>{figure}<div class="log">\n{body}\n</div></main>\n{nav}\n'
         "</body>\n</html>\n"
     )
+
+
+async def _chart(provider: Provider, run: Run) -> PageChart | None:
+    """The chart the thread got (drawn again, as the run is now); None when nothing to draw."""
+    if not provider.style.has_metrics:
+        return None
+    try:
+        series = await provider.metric_series(run)
+    except ProviderError as exc:
+        return PageChart(None, f"The metrics could not be read: {exc.user_text()}")
+    if not any(len(points) >= 2 for points in series.values()):
+        return None
+    png = await asyncio.to_thread(
+        charts.render_png, series, title=f"{provider.label} run {run.id}: {run.status}"
+    )
+    return PageChart(png, charts.caption(series, mrkdwn=False))
 
 
 def _message_page(title: str, message: str) -> str:
@@ -242,6 +285,7 @@ def log_page_route(
             entries=entries,
             older_href=older_href,
             newer_href=newer_href,
+            chart=await _chart(provider, run) if before is None else None,
         )
         return _response(page)
 

@@ -11,6 +11,8 @@ kinds::
     post       Post         a top-level message (digests, catch-ups)
     dm         Direct       a direct message to a user (a run they started died); the row's
                             channel is the user's ID
+    chart      ChartReply   a PNG uploaded into the card's thread (files.getUploadURLExternal,
+                            then files.completeUploadExternal); ``text`` is its comment
 
 Each row has a ``dedupe_key`` (unique): two writers announcing the same thing build the same
 key, so the second insert is skipped. The keys are made here and nowhere else.
@@ -62,9 +64,23 @@ class Direct(_Message):
     kind: Literal["dm"] = "dm"
 
 
-Message = Annotated[PostCard | UpdateCard | Reply | Post | Direct, Field(discriminator="kind")]
+class ChartReply(_Message):
+    """An image in the card's thread. The PNG is drawn when announced (delivery composes
+    nothing) and kept here base64-encoded; ``filename`` is unique in the thread, which is how
+    an upload whose fate is unknown is found again."""
+
+    kind: Literal["chart"] = "chart"
+    png_base64: str
+    filename: str
+    title: str
+
+
+Message = Annotated[
+    PostCard | UpdateCard | Reply | Post | Direct | ChartReply, Field(discriminator="kind")
+]
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
-POSTS = frozenset({"card_post", "thread", "post", "dm"})  # paced: one per second per channel
+# Paced: one per second per channel.
+POSTS = frozenset({"card_post", "thread", "post", "dm", "chart"})
 
 
 def read(row: OutboxMessage) -> Message:
@@ -123,6 +139,10 @@ class Keys:
     @staticmethod
     def summary(follow_id: int, status: str) -> str:
         return f"summary:{follow_id}:{status}"
+
+    @staticmethod
+    def chart(follow_id: int, status: str) -> str:
+        return f"chart:{follow_id}:{status}"
 
     @staticmethod
     def deleted(follow_id: int) -> str:

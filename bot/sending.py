@@ -12,15 +12,16 @@ the channel's lease hostage. Delivery decides when to try again.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.outbox import Direct, Message, PostCard, Reply, UpdateCard
+from bot.outbox import ChartReply, Direct, Message, PostCard, Reply, UpdateCard
 from bot.store.tables import Follow, OutboxMessage
 
 METADATA_EVENT = "chatops_outbox"
@@ -79,6 +80,8 @@ async def send(
 ) -> Result:
     """One attempt; every Slack or network failure becomes a :class:`Result`."""
     try:
+        if isinstance(message, ChartReply):
+            return await _upload(slack, row, message, follow)
         if isinstance(message, UpdateCard):
             if follow is None or not follow.card_ts:
                 return Result(Fate.DROPPED, error="the card was never posted")
@@ -101,6 +104,36 @@ async def send(
         return _refused(exc)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Result(Fate.UNKNOWN, error=type(exc).__name__)
+
+
+async def _upload(
+    slack: AsyncWebClient, row: OutboxMessage, chart: ChartReply, follow: Follow | None
+) -> Result:
+    """Slack's upload flow, through slack_sdk's ``files_upload_v2``: an upload URL
+    (``files.getUploadURLExternal``), the bytes, then ``files.completeUploadExternal``, which
+    shares the file in the thread with ``text`` as its comment. Slack shares it a moment
+    later, so the answer carries no message ts."""
+    thread_ts = thread_of(follow)
+    if thread_ts is None:
+        return Result(Fate.DROPPED, error="the card was never posted")
+    try:
+        await slack.files_upload_v2(
+            channel=row.channel,
+            thread_ts=thread_ts,
+            content=base64.b64decode(chart.png_base64),
+            filename=chart.filename,
+            title=chart.title,
+            initial_comment=chart.text,
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") == "missing_scope":
+            # An install from before charts: `files:write` comes with reinstalling the app.
+            return Result(Fate.DROPPED, error="missing_scope (files:write)")
+        raise
+    except SlackRequestError as exc:
+        # The bytes did not reach the upload URL: nothing was shared.
+        return Result(Fate.LATER, error=f"upload failed: {exc}", retry_after=30.0)
+    return Result(Fate.SENT)
 
 
 async def address(slack: AsyncWebClient, row: OutboxMessage, message: Message) -> str:
@@ -147,6 +180,12 @@ async def already_posted(
     except (aiohttp.ClientError, TimeoutError) as exc:
         return Result(Fate.LATER, error=type(exc).__name__)
     for found in response.get("messages") or []:
+        if isinstance(message, ChartReply):
+            # Uploads carry no metadata: the file's name is unique in the thread.
+            names = {f.get("name") for f in found.get("files") or [] if isinstance(f, dict)}
+            if message.filename in names:
+                return str(found["ts"])
+            continue
         stamp = found.get("metadata") or {}
         payload = stamp.get("event_payload") or {}
         if stamp.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == row.id:

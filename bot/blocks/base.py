@@ -79,6 +79,7 @@ class Style:
     scenario_word: str = "Scenario"
     scope_word: str = "Resource group"
     has_logs: bool = True
+    has_metrics: bool = True  # a finished run's metric series can be charted
     can_rerun: bool = True  # a finished run's target can start again
     can_change: bool = True  # ... with other parameter values (the start form)
 

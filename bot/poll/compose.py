@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot import blocks, cards, triage
 from bot.loglinks import LogLinks
-from bot.outbox import Direct, Message, Post, Reply
-from bot.poll.discovery import Details
+from bot.outbox import ChartReply, Direct, Message, Post, Reply
+from bot.poll.discovery import Chart, Details
 from bot.poll.rules import Announcement, FollowView, Say
 from bot.providers.base import Provider, Run
 
@@ -49,7 +50,19 @@ def compose(
     if say is Say.SUMMARY:
         text = details.summaries.get(run.id) or ""
         return Composed(_reply(blocks.clip(text, 3000)), None)
+    if say is Say.CHART:
+        return Composed(chart_reply(run, details.charts[run.id], label), None)
     return _alert(announcement, run, provider, details, log_links)
+
+
+def chart_reply(run: Run, chart: Chart, label: str) -> ChartReply:
+    return ChartReply(
+        text=f":chart_with_upwards_trend: Metrics of `{blocks.escape(run.id)}`: "
+        + blocks.clip(chart.caption, 2000),
+        png_base64=base64.b64encode(chart.png).decode("ascii"),
+        filename=f"{run.id}-metrics.png",
+        title=f"{label} run {run.id}: metrics",
+    )
 
 
 def _reply(text: str) -> Reply:

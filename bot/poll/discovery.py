@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot import charts
 from bot.errors import NotFoundError, ProviderError
 from bot.poll.rules import CLOCK_SKEW, GONE, FollowView, Seen, pending_alert_due
-from bot.providers.base import Listing, LogEntry, Provider, Run
+from bot.providers.base import Listing, LogEntry, MetricSeries, Provider, Run
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,14 @@ class Details:
     summaries: dict[str, str] = field(default_factory=dict)
     # The status details of runs about to be alerted as waiting (a listing carries none).
     waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The metric chart of runs that ended, when they logged a series (PNG, and its caption).
+    charts: dict[str, Chart] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chart:
+    png: bytes
+    caption: str
 
 
 async def details(
@@ -212,6 +221,7 @@ async def details(
     dying: Sequence[Run],
     finished_with_results: Sequence[Run],
     waiting: Sequence[Run] = (),
+    ended: Sequence[Run] = (),
 ) -> Details:
     found = Details()
     gate = asyncio.Semaphore(GET_CONCURRENCY)
@@ -242,11 +252,34 @@ async def details(
                     f":warning: The results of `{run.id}` could not be read: {exc.user_text()}"
                 )
 
+    async def chart_of(run: Run) -> None:
+        async with gate:
+            try:
+                series = await provider.metric_series(run)
+            except ProviderError as exc:
+                # No chart is better than a late cycle; the log page still draws it.
+                log.warning("metrics of %s/%s unreadable: %s", run.scope, run.id, exc)
+                return
+        found_chart = await draw(run, series, label=provider.label)
+        if found_chart is not None:
+            found.charts[run.id] = found_chart
+
     tasks = [logs_of(run) for run in dying if provider.style.has_logs]
+    tasks += [chart_of(run) for run in ended if provider.style.has_metrics]
     tasks += [summary_of(run) for run in finished_with_results]
     tasks += [details_of(run) for run in waiting]
     await asyncio.gather(*tasks)
     return found
+
+
+async def draw(run: Run, series: MetricSeries, *, label: str) -> Chart | None:
+    """The run's chart, drawn in a worker thread; None unless some metric has two points or
+    more (a run that logged only final scores has nothing to draw)."""
+    if not any(len(points) >= 2 for points in series.values()):
+        return None
+    title = f"{label} run {run.id}: {run.status}"
+    png = await asyncio.to_thread(charts.render_png, series, title=title)
+    return Chart(png=png, caption=charts.caption(series))
 
 
 def unchanged(memory: Memory, look: Look) -> bool:

@@ -204,6 +204,7 @@ class Poller:
             dying=_dying(verdicts, look),
             finished_with_results=[v.run for v in verdicts if v.run and _says(v, Say.SUMMARY)],
             waiting=[v.run for v in verdicts if v.run and _says(v, Say.PENDING)],
+            ended=[v.run for v in verdicts if v.run and _says(v, Say.CHART)],
         )
         catch_up = memory.last_ok_at is not None and (
             (now - memory.last_ok_at).total_seconds() > self.config.catch_up_after_seconds
@@ -240,6 +241,7 @@ class Poller:
             now=now,
             pending_alert_seconds=self.config.pending_alert_seconds,
             has_results=not isinstance(seen, Gone) and provider.has_results(seen),
+            has_metrics=provider.style.has_metrics,
         )
 
     # -- reading the scope -------------------------------------------------------------------

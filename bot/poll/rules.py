@@ -62,6 +62,7 @@ class Say(StrEnum):
     DEAD = "dead"  # the loud alert
     PENDING = "pending"  # queued (or unknown) too long
     SUMMARY = "summary"  # a finished run's results (prompt optimization)
+    CHART = "chart"  # a finished run's metric series, drawn (when it logged any)
     DELETED = "deleted"  # the run no longer exists
 
 
@@ -105,6 +106,7 @@ def judge(
     now: datetime,
     pending_alert_seconds: float,
     has_results: bool,
+    has_metrics: bool = False,
 ) -> Verdict | None:
     """What ``seen`` means for ``follow``; None when there is nothing to change."""
     if isinstance(seen, Gone):
@@ -130,6 +132,9 @@ def judge(
             verdict.announcements.append(Announcement(Say.TRANSITION))
         if follow.has_card and has_results:
             verdict.announcements.append(Announcement(Say.SUMMARY))
+        if follow.has_card and has_metrics and run.lifecycle.terminal:
+            # Whether it logged any is learnt after the verdict (one metrics call).
+            verdict.announcements.append(Announcement(Say.CHART))
     if pending_alert_due(follow, run, now, pending_alert_seconds):
         waited = (now - (since or now)).total_seconds()
         verdict.announcements.append(Announcement(Say.PENDING, waited_seconds=waited))

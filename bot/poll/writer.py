@@ -217,6 +217,8 @@ class Writer:
         follow = verdict.follow
         found = []
         for announcement in verdict.announcements:
+            if announcement.say is Say.CHART and run.id not in details.charts:
+                continue  # it logged no series (or they could not be read)
             composed = compose.compose(
                 announcement,
                 follow=follow,
@@ -354,6 +356,8 @@ def _key(announcement: Announcement, verdict: Verdict) -> str:
         return Keys.card(follow.id, f"v{follow.version}")
     if say is Say.SUMMARY:
         return Keys.summary(follow.id, verdict.status or "")
+    if say is Say.CHART:
+        return Keys.chart(follow.id, verdict.status or "")
     if say is Say.DELETED:
         return Keys.deleted(follow.id)
     if say is Say.DEAD:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from bot.blocks import Style
 
 Action = Literal["stop", "delete"]
+# A run's metrics by name, each a series of (step, value) in step order.
+MetricSeries = dict[str, list[tuple[float, float]]]
 
 
 class Lifecycle(StrEnum):
@@ -203,6 +205,10 @@ class Provider(Protocol):
 
     async def results_summary(self, run: Run) -> str:
         """That summary, in Slack mrkdwn (may call the provider)."""
+        ...
+
+    async def metric_series(self, run: Run) -> MetricSeries:
+        """The run's metrics as series of (step, value), by metric name; {} when none."""
         ...
 
     async def logs_page(

@@ -8,6 +8,12 @@ AI Core, resource group ``default``:
 - ``demo-queue``: stays PENDING, as when the tenant's pod quota is reached;
 - ``demo-hang``: RUNNING, then silent: it stops logging after a few seconds, as a hung job
   does, and the stuck check tells the channel.
+- ``demo-optimize``: a prompt optimization (scenario ``genai-optimizations``) that beats its
+  base prompt for two target models: its thread lists the two templates it wrote to the
+  prompt registry; ``demo-optimize-flat`` beats it for neither, and says so.
+
+``demo-train`` and ``demo-fail`` log metric series (a loss that falls; one that falls, then
+diverges to NaN before the run dies), so their threads get a chart when they end.
 
 Each has parameter values, so that a copy made with one value changed (a new configuration)
 behaves like the one it was copied from: the simulator lends a created configuration the
@@ -52,6 +58,44 @@ QUEUED_DETAILS = {
 }
 
 
+# A prompt optimization as SAP documents its configuration (all values are strings).
+OPTIMIZATION_PARAMETERS = {
+    "basePrompt": "support-bot/answer-ticket:1.0",
+    "targetModels": "gpt-4o:2024-08-06,gemini-1.5-pro:002",
+    "targetPromptMapping": (
+        "gpt-4o:2024-08-06=answer-ticket-gpt4o:1.1,gemini-1.5-pro:002=answer-ticket-gemini:1.1"
+    ),
+    "optimizationMetric": "JSON_Match",
+    "dataset": "tickets/train.json",
+}
+
+
+def falling_loss(steps: int) -> list[dict[str, object]]:
+    """A training that learns: loss falls, accuracy rises."""
+    return [
+        {"name": "loss", "step": s, "value": round(2.3 / (1 + s / 6) + 0.05, 4)}
+        for s in range(steps)
+    ] + [
+        {"name": "accuracy", "step": s, "value": round(0.1 + 0.85 * s / steps, 4)}
+        for s in range(steps)
+    ]
+
+
+def diverging_loss(steps: int) -> list[dict[str, object]]:
+    """A training whose loss falls, blows up, then is NaN (the chart shows where)."""
+    turn = steps * 2 // 3
+    points: list[dict[str, object]] = []
+    for s in range(steps):
+        if s < turn:
+            value = round(2.3 / (1 + s / 6), 4)
+        elif s < steps - 3:
+            value = round(0.6 * 1.9 ** (s - turn), 4)
+        else:
+            value = float("nan")
+        points.append({"name": "loss", "step": s, "value": value})
+    return points
+
+
 @dataclass(frozen=True)
 class DemoModels:
     expert: int
@@ -74,6 +118,7 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         scenario_id="demo",
         executable_id="trainer",
         parameters={"epochs": "3", "learning_rate": "0.001", "batch_size": "32"},
+        metrics=falling_loss(60),
     )
     sim.add_configuration(
         "demo-fail",
@@ -85,6 +130,7 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         running_seconds=FAIL_RUNNING_SECONDS / speed,
         last_words=OUT_OF_MEMORY_LOG,
         parameters={"epochs": "10", "learning_rate": "0.001", "batch_size": "512"},
+        metrics=diverging_loss(30),
     )
     sim.add_configuration(
         "demo-queue",
@@ -104,6 +150,25 @@ def aicore_simulator(client_id: str, client_secret: str, *, speed: float = 1.0) 
         silent_after_seconds=3.0 / speed,
         parameters={"epochs": "3", "num_workers": "16"},
     )
+    sim.add_configuration(
+        "demo-optimize",
+        name="Optimize the ticket answer prompt",
+        parameters=OPTIMIZATION_PARAMETERS,
+        optimized_templates=True,
+        input_artifacts={"datasetFolder": "demo-tickets"},
+        scenario_id="genai-optimizations",
+        executable_id="genai-optimizations",
+    )
+    sim.add_configuration(
+        "demo-optimize-flat",
+        name="Optimize an already good prompt",
+        parameters={**OPTIMIZATION_PARAMETERS, "promptTemplateScope": "resourcegroup"},
+        optimized_templates=False,
+        input_artifacts={"datasetFolder": "demo-tickets"},
+        scenario_id="genai-optimizations",
+        executable_id="genai-optimizations",
+    )
+    sim.add_prompt_template(scenario="support-bot", name="answer-ticket", version="1.0")
     return sim
 
 

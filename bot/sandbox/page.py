@@ -123,6 +123,12 @@ def routes(
         body = await _json(request)
         return _answer(await workspace.open_home(user=_str(body, "user")))
 
+    async def file(request: Request) -> Response:
+        data = slack.file_bytes(request.path_params["file_id"])
+        if data is None:
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        return Response(data, media_type="image/png", headers=_NO_STORE)
+
     async def close(request: Request) -> Response:
         body = await _json(request)
         return _answer(
@@ -138,6 +144,7 @@ def routes(
         Route("/sandbox/api/close", close, methods=["POST"]),
         Route("/sandbox/api/suggest", suggest, methods=["POST"]),
         Route("/sandbox/api/home", home, methods=["POST"]),
+        Route("/sandbox/api/files/{file_id}", file),
     ]
     return [
         Route("/", _local_only(index)),

@@ -40,6 +40,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from bot.sandbox.slack_files import FileError, FileStore
+
 
 class SocketModeServer(Protocol):
     """What a Socket Mode server (the tests' fake) offers this Web API."""
@@ -115,6 +117,7 @@ class Message:
     ephemeral: bool
     updates: int  # how many chat.update calls hit it
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # shared with the message
 
 
 @dataclass
@@ -168,6 +171,7 @@ def _copy_message(message: Message) -> Message:
         blocks=copy.deepcopy(message.blocks),
         metadata=copy.deepcopy(message.metadata),
         attachments=copy.deepcopy(message.attachments),
+        files=copy.deepcopy(message.files),
     )
 
 
@@ -227,6 +231,8 @@ class FakeSlack:
         self._view_counter = 0
         self._hash_counter = 0
         self._response_counter = 0
+        self._files = FileStore()
+        self._base_url = "http://slack.invalid/"  # the last request's; upload URLs use it
 
         self._handlers: dict[str, _Handler] = {
             "auth.test": self._auth_test,
@@ -245,10 +251,14 @@ class FakeSlack:
             "conversations.open": self._conversations_open,
             "usergroups.list": self._usergroups_list,
             "usergroups.users.list": self._usergroups_users_list,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
         routes: list[Any] = [
             Route("/api/{method}", self._api_endpoint, methods=["GET", "POST"]),
             Route("/response/{response_id:int}", self._response_endpoint, methods=["POST"]),
+            Route("/upload/{file_id}", self._upload_endpoint, methods=["POST"]),
+            Route("/files/{file_id}", self._file_endpoint, methods=["GET"]),
         ]
         if socket_mode is not None:
             routes.append(socket_mode.route)
@@ -282,6 +292,12 @@ class FakeSlack:
             if not include_replies:
                 stored = [m for m in stored if m.thread_ts is None or m.reply_broadcast]
             return [_copy_message(m) for m in stored]
+
+    def file_bytes(self, file_id: str) -> bytes | None:
+        """What was uploaded as ``file_id`` (None if nothing was)."""
+        with self._lock:
+            stored = self._files.get(file_id)
+            return stored.data if stored is not None else None
 
     def thread(self, channel: str, thread_ts: str) -> list[Message]:
         """Replies (not the parent) whose ``thread_ts`` is ``thread_ts``, in ts order."""
@@ -422,6 +438,9 @@ class FakeSlack:
                     "ephemeral": m.ephemeral,
                     "author": None if m.ephemeral or m.user is None else m.user,
                     "edited": m.updates > 0,
+                    "files": [
+                        {"id": f["id"], "name": f["name"], "title": f["title"]} for f in m.files
+                    ],
                 }
                 for m in shown
             ]
@@ -575,6 +594,8 @@ class FakeSlack:
             return JSONResponse(self.socket_mode.connections_open(token, str(request.base_url)))
 
         with self._lock:
+            # Where this app is served, mount prefix included (``base_url`` leaves it out).
+            self._base_url = str(request.url).split("?", 1)[0].rsplit("/api/", 1)[0] + "/"
             call = SlackCall(method=method, args=args, at=arrived)
             self._calls.append(call)
             if token is None:
@@ -603,6 +624,33 @@ class FakeSlack:
         if delay:
             await asyncio.sleep(delay)
         return JSONResponse({"ok": True, **result})
+
+    async def _upload_endpoint(self, request: Request) -> Response:
+        """Step 2 of an upload: the URL is the credential, as on files.slack.com."""
+        data = await request.body()
+        with self._lock:
+            self._calls.append(
+                SlackCall(
+                    method="upload",
+                    args={"file_id": request.path_params["file_id"]},
+                    at=time.monotonic(),
+                )
+            )
+            accepted = self._files.receive(request.path_params["file_id"], data)
+        if not accepted:
+            return PlainTextResponse("not found", status_code=404)
+        return PlainTextResponse(f"OK - {len(data)}")
+
+    async def _file_endpoint(self, request: Request) -> Response:
+        """A shared file's bytes (what the sandbox page shows as the image)."""
+        with self._lock:
+            stored = self._files.get(request.path_params["file_id"])
+            data = stored.data if stored is not None and stored.channel is not None else None
+            name = stored.filename if stored is not None else ""
+        if data is None:
+            return PlainTextResponse("not found", status_code=404)
+        kind = "image/png" if name.lower().endswith(".png") else "application/octet-stream"
+        return Response(data, media_type=kind)
 
     async def _response_endpoint(self, request: Request) -> Response:
         response_id: int = request.path_params["response_id"]
@@ -768,6 +816,8 @@ class FakeSlack:
             out["blocks"] = copy.deepcopy(message.blocks)
         if message.attachments:
             out["attachments"] = copy.deepcopy(message.attachments)
+        if message.files:
+            out["files"] = copy.deepcopy(message.files)
         replies = [
             m
             for m in self._messages.get(message.channel, {}).values()
@@ -1115,6 +1165,43 @@ class FakeSlack:
             "has_more": has_more,
             "response_metadata": {"next_cursor": cursor},
         }
+
+    def _files_get_upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._files.get_upload_url(args, self._base_url)
+        except FileError as exc:
+            raise _SlackError(exc.error) from None
+
+    def _files_complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = args.get("channel_id") or args.get("channels")
+        try:
+            files = self._files.complete(args)
+        except FileError as exc:
+            raise _SlackError(exc.error) from None
+        if not channel:
+            # Slack keeps unshared files private to the uploader; nothing shows anywhere.
+            return {"files": [{"id": f.id, "title": f.title} for f in files]}
+        channel = str(channel)
+        self._require_member(channel)
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts is not None and self._get(channel, str(thread_ts)) is None:
+            raise _SlackError("thread_not_found")
+        self._files.share(files, channel, str(thread_ts) if thread_ts else None)
+        message = Message(
+            channel=channel,
+            ts=self._next_ts(),
+            text=str(args.get("initial_comment") or ""),
+            blocks=[],
+            thread_ts=str(thread_ts) if thread_ts else None,
+            reply_broadcast=False,
+            metadata=None,
+            user=None,
+            ephemeral=False,
+            updates=0,
+            files=[f.shown(self._base_url) for f in files],
+        )
+        self._messages.setdefault(channel, {})[message.ts] = message
+        return {"files": [{"id": f.id, "title": f.title} for f in files]}
 
     def _conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._require(args, "channel", "channel_not_found")

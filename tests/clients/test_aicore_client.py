@@ -23,6 +23,7 @@ from bot.errors import (
 from bot.http import RetryPolicy
 from bot.providers.aicore.client import AICoreClient
 from bot.providers.aicore.models import Execution
+from bot.providers.aicore.provider import AICoreProvider
 from bot.settings import AICoreCredentials
 from tests.support.waits import Waits
 
@@ -628,3 +629,170 @@ async def test_the_limits_themselves_are_allowed(api: Api, client: AICoreClient)
         input_artifact_bindings=[("data", "a" * 64)] * 1000,
     )
     assert len(api.calls("POST", "/lm/configurations")) == 2
+
+
+# -- the prompt registry and an optimization's results -----------------------------------------
+
+
+async def test_prompt_templates_are_asked_for_by_scenario_name_version_and_scope(
+    api: Api, client: AICoreClient
+) -> None:
+    found = {
+        "count": 1,
+        "resources": [
+            {
+                "id": "5e6f7a8b-0000-4000-8000-000000000001",
+                "name": "answer-gpt",
+                "version": "2.0",
+                "scenario": "support-bot",
+                "creationTimestamp": "2026-12-02T10:00:00Z",
+                "managedBy": "imperative",
+                "isVersionHead": True,
+            }
+        ],
+    }
+    api.on("GET", "/lm/promptTemplates", ok(found))
+    for scoped in (False, True):
+        templates = await client.find_prompt_templates(
+            "rg-prod",
+            scenario="support-bot",
+            name="answer-gpt",
+            version="2.0",
+            resource_group_scoped=scoped,
+        )
+        assert [t.id for t in templates] == ["5e6f7a8b-0000-4000-8000-000000000001"]
+    tenant, scoped_call = api.calls("GET", "/lm/promptTemplates")
+    assert dict(tenant.url.params) == {
+        "scenario": "support-bot",
+        "name": "answer-gpt",
+        "version": "2.0",
+    }
+    assert tenant.headers["AI-Resource-Group"] == "rg-prod"
+    assert tenant.headers["AI-Resource-Group-Scope"] == "false"
+    assert scoped_call.headers["AI-Resource-Group-Scope"] == "true"
+
+
+async def test_a_prompt_registry_error_keeps_its_request_id(api: Api, client: AICoreClient) -> None:
+    api.on(
+        "GET",
+        "/lm/promptTemplates",
+        ok({"request_id": "pr-req-5", "message": "Forbidden scenario"}, 403),
+    )
+    with pytest.raises(AuthError) as raised:
+        await client.find_prompt_templates(
+            "default", scenario="s", name="n", version="1", resource_group_scoped=False
+        )
+    assert raised.value.request_id == "pr-req-5"
+    assert "Forbidden scenario" in raised.value.user_text()
+
+
+async def test_an_optimizations_summary_reads_its_configuration_and_the_registry(
+    api: Api, client: AICoreClient
+) -> None:
+    api.on(
+        "GET",
+        "/lm/configurations/cfg-opt1",
+        ok(
+            {
+                "id": "cfg-opt1",
+                "scenarioId": "genai-optimizations",
+                "executableId": "genai-optimizations",
+                "parameterBindings": [
+                    {"key": "basePrompt", "value": "support-bot/answer:1.0"},
+                    {"key": "targetModels", "value": "gpt-4o:2024-08-06,mistral-x:1"},
+                    {
+                        "key": "targetPromptMapping",
+                        "value": "gpt-4o:2024-08-06=answer-gpt:2.0,mistral-x:1=answer-m:2.0",
+                    },
+                    {"key": "promptTemplateScope", "value": "resourcegroup"},
+                ],
+            }
+        ),
+    )
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        if request.url.params["name"] != "answer-gpt":
+            return httpx.Response(200, json={"count": 0, "resources": []})
+        return httpx.Response(
+            200,
+            json={
+                "count": 1,
+                "resources": [
+                    {
+                        "id": "tmpl-uuid-1",
+                        "name": "answer-gpt",
+                        "version": "2.0",
+                        "scenario": "support-bot",
+                        "creationTimestamp": "2026-11-24T11:00:00Z",
+                    }
+                ],
+            },
+        )
+
+    api.on("GET", "/lm/promptTemplates", registry)
+    api.on(
+        "GET",
+        "/lm/metrics",
+        ok(
+            {
+                "count": 1,
+                "resources": [
+                    {
+                        "executionId": "e0001abc",
+                        "metrics": [
+                            {
+                                "name": "JSON_Match",
+                                "value": 0.9,
+                                "step": 3,
+                                "timestamp": "2026-11-24T11:00:00Z",
+                            }
+                        ],
+                    }
+                ],
+            }
+        ),
+    )
+    provider = AICoreProvider(client)
+    run = provider.to_run(
+        "rg-prod",
+        Execution.model_validate(
+            execution(
+                status="COMPLETED",
+                configurationId="cfg-opt1",
+                scenarioId="genai-optimizations",
+            )
+        ),
+    )
+    assert provider.has_results(run)
+    text = await provider.results_summary(run)
+    assert ":white_check_mark: `answer-gpt` version `2.0` (ID `tmpl-uuid-1`)" in text
+    assert "`mistral-x:1`: did not beat the base prompt" in text
+    assert "• JSON_Match: *0.9* (step 3)" in text
+    asked = api.calls("GET", "/lm/promptTemplates")
+    assert len(asked) == 2
+    assert {r.headers["AI-Resource-Group-Scope"] for r in asked} == {"true"}
+    assert {r.url.params["scenario"] for r in asked} == {"support-bot"}
+
+
+async def test_metric_series_are_in_step_order_and_unstepped_ones_in_time_order(
+    api: Api, client: AICoreClient
+) -> None:
+    points = [
+        {"name": "loss", "value": 0.5, "step": 2, "timestamp": "2026-11-24T10:02:00Z"},
+        {"name": "loss", "value": 1.0, "step": 1, "timestamp": "2026-11-24T10:01:00Z"},
+        {"name": "loss", "value": None, "step": 3, "timestamp": "2026-11-24T10:03:00Z"},
+        {"name": "gpu", "value": 70, "timestamp": "2026-11-24T10:05:00Z"},
+        {"name": "gpu", "value": 60, "timestamp": "2026-11-24T10:04:00Z"},
+    ]
+    api.on(
+        "GET",
+        "/lm/metrics",
+        ok({"count": 1, "resources": [{"executionId": "e0001abc", "metrics": points}]}),
+    )
+    provider = AICoreProvider(client)
+    run = provider.to_run("default", Execution.model_validate(execution(status="COMPLETED")))
+    assert await provider.metric_series(run) == {
+        "loss": [(1.0, 1.0), (2.0, 0.5)],
+        "gpu": [(0.0, 60.0), (1.0, 70.0)],
+    }
+    assert api.calls("GET", "/lm/metrics")[0].url.params["executionIds"] == "e0001abc"

@@ -1346,3 +1346,194 @@ async def test_a_demo_fail_copy_with_another_learning_rate_dies_like_demo_fail()
 
 async def _ended(sim: AICoreSimulator, execution_id: str) -> bool:
     return sim.execution_status(execution_id) in {"DEAD", "COMPLETED"}
+
+
+# --- prompt registry and optimization runs (their spec conformance: test_registry_simulator) --
+
+
+OPTIMIZING = {
+    "basePrompt": "support-bot/answer:1.0",
+    "targetModels": "gpt-4o:2024-08-06,mistral-large:2407",
+    "targetPromptMapping": "gpt-4o:2024-08-06=answer-gpt:2.0,mistral-large:2407=answer-m:2.0",
+}
+
+
+def add_optimization(sim: AICoreSimulator, config_id: str, **options: Any) -> None:
+    sim.add_configuration(
+        config_id, scenario_id="genai-optimizations", executable_id="genai-optimizations", **options
+    )
+
+
+async def registry_names(
+    api: httpx.AsyncClient, headers: Mapping[str, str] | None = None
+) -> list[tuple[str, str, str, str]]:
+    response = await api.get("/v2/lm/promptTemplates", headers=headers)
+    assert response.status_code == 200, response.text
+    return [
+        (r["scenario"], r["name"], r["version"], r["creationTimestamp"])
+        for r in response.json()["resources"]
+    ]
+
+
+def test_optimization_and_series_seeding_validates_input(sim: AICoreSimulator) -> None:
+    bad_bindings: list[dict[str, str]] = [
+        {**OPTIMIZING, "basePrompt": "no-scenario"},
+        {**OPTIMIZING, "targetModels": ",".join(f"m{i}:1" for i in range(5))},  # at most 4
+        {**OPTIMIZING, "targetModels": "no-version"},
+        {**OPTIMIZING, "targetPromptMapping": "gpt-4o:2024-08-06=no-version"},
+        {**OPTIMIZING, "promptTemplateScope": "global"},
+        {"basePrompt": "support-bot/answer:1.0"},  # a binding present: all are checked
+    ]
+    for parameters in bad_bindings:
+        with pytest.raises(ValueError):
+            add_optimization(sim, "conf-x", parameters=parameters)
+    with pytest.raises(ValueError):  # True with nothing to write from
+        add_optimization(sim, "conf-x", optimized_templates=True)
+    with pytest.raises(ValueError):  # only optimizations write templates
+        sim.add_configuration("conf-x", optimized_templates=False)
+    bad_series: list[dict[str, object]] = [
+        {"name": "loss", "value": 1.0},
+        {"name": "loss", "step": -1, "value": 1.0},
+        {"name": "loss", "step": True, "value": 1.0},
+        {"name": "loss", "step": 1, "value": "1.0"},
+        {"name": "", "step": 1, "value": 1.0},
+        {"name": "loss", "step": 1, "value": 1.0, "timestamp": "2025-01-06T09:00:00Z"},
+    ]
+    for point in bad_series:
+        with pytest.raises(ValueError):
+            sim.add_configuration("conf-x", metrics=[point])
+    assert "conf-x" not in sim.configuration_ids()
+    # A lost optimization needs no bindings; nor does the default when there are none.
+    add_optimization(sim, "conf-po-lost", optimized_templates=False)
+    add_optimization(sim, "conf-po-bare")
+    assert {"conf-po-lost", "conf-po-bare"} <= set(sim.configuration_ids())
+
+
+def test_add_prompt_template_validates_input(sim: AICoreSimulator) -> None:
+    with pytest.raises(ValueError):
+        sim.add_prompt_template(scenario="s", name="has space", version="1")
+    with pytest.raises(ValueError):
+        sim.add_prompt_template(scenario="s", name="n", version="12345678901")  # 10 at most
+    with pytest.raises(ValueError):
+        sim.add_prompt_template(scenario="s/x", name="n", version="1")
+    with pytest.raises(ValueError):
+        sim.add_prompt_template(scenario="s", name="n", version="1", spec={"defaults": {}})
+    with pytest.raises(KeyError):
+        sim.add_prompt_template(scenario="s", name="n", version="1", resource_group="nope")
+    made = sim.add_prompt_template(
+        scenario="s", name="n", version="1.0.0-rc1", created_at=datetime(2025, 1, 1, 12)
+    )
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", made
+    )
+
+
+async def test_registry_errors_have_the_registry_shape(api: httpx.AsyncClient) -> None:
+    response = await api.get(
+        "/v2/lm/promptTemplates",
+        headers={"AI-Resource-Group-Scope": "true", "AI-Resource-Group": ""},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "request_id": response.headers["x-request-id"],
+        "message": "Resource group '' does not exist",
+    }
+    unrouted = await api.post("/v2/lm/promptTemplates", json={})
+    assert unrouted.status_code == 405 and unrouted.headers["allow"] == "GET"
+    assert set(unrouted.json()) == {"request_id", "message"}
+
+
+async def test_seeded_template_timestamps_are_utc(
+    api: httpx.AsyncClient, sim: AICoreSimulator
+) -> None:
+    berlin = datetime.fromisoformat("2025-01-06T10:30:00+01:00")
+    sim.add_prompt_template(scenario="s", name="a", version="1", created_at=berlin)
+    sim.add_prompt_template(
+        scenario="s", name="b", version="1", created_at=datetime(2025, 1, 6, 9, 0, 0, 250000)
+    )
+    assert await registry_names(api) == [
+        ("s", "b", "1", "2025-01-06T09:00:00.250000Z"),  # a naive time is UTC
+        ("s", "a", "1", "2025-01-06T09:30:00Z"),
+    ]
+
+
+async def test_a_run_pinned_after_completing_keeps_its_templates(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    add_optimization(
+        sim,
+        "conf-po",
+        parameters={**OPTIMIZING, "targetPromptMapping": "gpt-4o:2024-08-06=answer-gpt:2.0"},
+    )
+    ran = await start(api, "conf-po")
+    clock.advance(70)
+    sim.set_status(ran, "UNKNOWN")  # after COMPLETED at +65 s, before any read
+    sim.add_execution(configuration_id="conf-po", status="COMPLETED")
+    never = sim.add_execution(configuration_id="conf-po", status="RUNNING")
+    clock.advance(1)
+    assert sim.execution_status(never) == "RUNNING"
+    assert await registry_names(api) == [
+        ("support-bot", "answer-gpt", "2.0", "2025-01-06T09:01:05Z"),
+        ("support-bot", "answer-gpt", "2.0", "2025-01-06T09:01:10Z"),  # pinned at creation
+    ]
+    assert await registry_names(api, {"AI-Resource-Group-Scope": "True"}) == []  # tenant-wide
+
+
+async def test_a_created_optimization_writes_and_logs_like_its_source(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    series = [{"name": "score", "step": 1, "value": 0.75}]
+    add_optimization(
+        sim, "conf-po-lost", parameters=OPTIMIZING, optimized_templates=False, metrics=series
+    )
+    body = new_configuration(
+        scenarioId="genai-optimizations",
+        executableId="genai-optimizations",
+        parameterBindings=[{"key": k, "value": v} for k, v in OPTIMIZING.items()],
+        inputArtifactBindings=[],
+    )
+    lost_copy = await create_configuration(api, body)
+    run = await start(api, lost_copy)
+    clock.advance(65)
+    assert (await get(api, run))["status"] == "COMPLETED"
+    assert await registry_names(api) == []  # it copied "did not beat the base prompt"
+    metrics = (await api.get("/v2/lm/metrics", params={"executionIds": run})).json()
+    assert [(m["name"], m["value"]) for m in metrics["resources"][0]["metrics"]] == [
+        ("score", 0.75)
+    ]
+
+    # With no optimization to copy from, a created one writes its templates.
+    fresh = AICoreSimulator(clock=clock, token_ttl=TOKEN_TTL)
+    transport = httpx.ASGITransport(app=fresh.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as other:
+        other.headers.update({"Authorization": f"Bearer {await grant(other)}", **RG})
+        run = await start(other, await create_configuration(other, body))
+        clock.advance(65)
+        assert [name for _, name, _, _ in await registry_names(other)] == [
+            "answer-gpt",
+            "answer-m",
+        ]
+        assert (await other.get("/v2/lm/metrics", params={"executionIds": run})).json() == {
+            "count": 0,
+            "resources": [],
+        }
+
+
+async def test_configuration_series_coexist_with_set_metrics_and_tag_listings(
+    api: httpx.AsyncClient, sim: AICoreSimulator, clock: ManualClock
+) -> None:
+    sim.add_configuration("conf-series", metrics=[{"name": "loss", "step": 0, "value": 1}])
+    lost = sim.add_execution(configuration_id="conf-series", status="UNKNOWN")
+    runs = [await start(api, "conf-series") for _ in range(2)]
+    seeded = await start(api, "conf-ok")
+    sim.set_metrics(seeded, [{"name": "f1", "value": 0.5}], tags=[{"name": "winner", "value": "1"}])
+    clock.advance(5)
+    ids = ",".join([lost, *runs, seeded])
+    found = (await api.get("/v2/lm/metrics", params={"executionIds": ids})).json()
+    assert [r["executionId"] for r in found["resources"]] == [*runs, seeded]  # UNKNOWN: none
+    assert found["resources"][0]["metrics"] == [
+        {"timestamp": "2025-01-06T09:00:05Z", "name": "loss", "step": 0, "value": 1.0}
+    ]
+    untagged = (await api.get("/v2/lm/metrics", params={"tagFilters": "winner!=1"})).json()
+    # Listed by (createdAt, executionId), as seeded resources are: same instant, so by id.
+    assert [r["executionId"] for r in untagged["resources"]] == sorted(runs)

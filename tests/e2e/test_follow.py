@@ -490,61 +490,169 @@ async def test_ai_core_timing_out_during_a_poll_is_retried_next_cycle(
             await components.aclose()
 
 
+OPTIMIZATION = {
+    "basePrompt": "summarize/po-base:1",
+    "targetModels": "gpt-4o:2024-08-06",
+    "targetPromptMapping": "gpt-4o:2024-08-06=po-gpt4o:2",
+    "optimizationMetric": "JSON_Match",
+}
+
+
 async def test_prompt_optimization_results_reach_the_thread(world: World) -> None:
     world.sim.add_configuration(
         "cfg-po",
         name="po-summarize",
         scenario_id="genai-optimizations",
         executable_id="genai-optimizations",
+        parameters=OPTIMIZATION,
+        optimized_templates=True,
     )
     run_id, card_ts = await world.start("cfg-po")
     world.sim.set_metrics(
         run_id,
         [
-            {
-                "name": "baseline_score",
-                "value": 0.61,
-                "timestamp": "2026-11-24T10:00:00Z",
-                "step": 0,
-            },
-            {
-                "name": "optimized_score",
-                "value": 0.8123,
-                "timestamp": "2026-11-24T10:00:00Z",
-                "step": 3,
-            },
+            {"name": "baseline_score", "value": 0.61, "step": 0},
+            {"name": "optimized_score", "value": 0.8123, "step": 3},
         ],
-        tags=[{"name": "optimized_template", "value": "summarize/po-gpt4o:2"}],
     )
     await world.step(6)
     await world.step(60)  # COMPLETED
     summary = next(m for m in world.thread(card_ts) if "Prompt optimization results" in m.text)
+    (template,) = [
+        t for t in world.sim.calls("GET", "/lm/promptTemplates") if t.query["name"] == "po-gpt4o"
+    ]
+    assert template.query == {"scenario": "summarize", "name": "po-gpt4o", "version": "2"}
+    assert ":white_check_mark: `po-gpt4o` version `2` (ID `" in summary.text
     assert "optimized_score: *0.8123* (step 3)" in summary.text
     assert "baseline_score: *0.61*" in summary.text
-    assert "summarize/po-gpt4o:2" in summary.text
     assert "Output artifacts" in summary.text  # the run's model artifact is named
     await world.step(30)
     assert len([m for m in world.thread(card_ts) if "optimization" in m.text]) == 1
 
 
 async def test_prompt_optimization_without_a_better_template_says_so(world: World) -> None:
-    world.sim.add_configuration("cfg-po2", scenario_id="genai-optimizations")
-    run_id, card_ts = await world.start("cfg-po2")
-    world.sim.set_metrics(
-        run_id, [{"name": "score", "value": 0.5, "timestamp": "2026-11-24T10:00:00Z"}]
+    world.sim.add_configuration(
+        "cfg-po2",
+        scenario_id="genai-optimizations",
+        executable_id="genai-optimizations",
+        parameters=OPTIMIZATION,
+        optimized_templates=False,
     )
+    _run_id, card_ts = await world.start("cfg-po2")
     await world.step(6)
     await world.step(60)
     summary = next(m for m in world.thread(card_ts) if "Prompt optimization results" in m.text)
-    assert "No optimized prompt template was produced" in summary.text
+    assert (
+        "`gpt-4o:2024-08-06`: did not beat the base prompt, so no `po-gpt4o:2` was written"
+        in summary.text
+    )
 
 
 async def test_ordinary_training_runs_get_no_results_summary(world: World) -> None:
     _run_id, card_ts = await world.start()
     await world.step(6)
     await world.step(60)
+    await world.step(30)
     assert not [m for m in world.thread(card_ts) if "optimization" in m.text]
-    assert world.sim.calls("GET", "/lm/metrics") == []
+    # One metrics call when it ended (for a chart), none while it ran, none after.
+    assert len(world.sim.calls("GET", "/lm/metrics")) == 1
+    assert not [m for m in world.thread(card_ts) if m.files]  # it logged no series
+
+
+def loss_curve(steps: int, *, nan_from: int | None = None) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "loss",
+            "step": step,
+            "value": float("nan") if nan_from is not None and step >= nan_from else 2 / (step + 1),
+        }
+        for step in range(steps)
+    ] + [{"name": "accuracy", "step": step, "value": step / steps} for step in range(steps)]
+
+
+async def test_a_run_that_logged_metrics_gets_its_chart_in_the_thread_once(world: World) -> None:
+    run_id, card_ts = await world.start()
+    world.sim.set_metrics(run_id, loss_curve(40, nan_from=30))
+    await world.step(6)
+    await world.step(60)  # COMPLETED
+    await world.deliver_until(lambda: any(m.files for m in world.thread(card_ts)))
+    await world.step(30)
+    await world.step(30)
+    charts = [m for m in world.thread(card_ts) if m.files]
+    assert len(charts) == 1
+    (chart,) = charts
+    (file,) = chart.files
+    assert file["name"] == f"{run_id}-metrics.png"
+    png = world.fake.file_bytes(file["id"])
+    assert png is not None and png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert "`accuracy`, `loss`, up to step 39" in chart.text
+    assert ":warning: `loss` is NaN from step 30" in chart.text
+    uploads = world.fake.calls_to("files.completeUploadExternal")
+    assert len(uploads) == 1 and uploads[0].args["thread_ts"] == card_ts
+
+
+async def test_a_dead_run_gets_its_chart_too_and_final_scores_alone_get_none(world: World) -> None:
+    dead_id, dead_ts = await world.start("cfg-dies")
+    world.sim.set_metrics(dead_id, loss_curve(5))
+    ok_id, ok_ts = await world.start()
+    world.sim.set_metrics(ok_id, [{"name": "f1", "value": 0.9}, {"name": "auc", "value": 0.7}])
+    await world.step(6)
+    await world.step(60)
+    await world.deliver_until(lambda: any(m.files for m in world.thread(dead_ts)))
+    await world.step(30)
+    assert not [m for m in world.thread(ok_ts) if m.files]  # one point per metric: no curve
+
+
+async def test_a_chart_uploaded_before_a_crash_is_not_uploaded_again(world: World) -> None:
+    run_id, card_ts = await world.start()
+    world.sim.set_metrics(run_id, loss_curve(10))
+    await world.step(6)
+    world.sim.clock.advance(60)
+    await world.poller.cycle()
+    async with world.components.db.session() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "chart"))
+    assert row is not None
+    # A worker uploaded it a minute ago and died before recording the delivery:
+    async with world.components.db.session() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(in_flight_at=db_now() - 60)
+        )
+    await world.components.slack.files_upload_v2(
+        channel=CHANNEL,
+        thread_ts=card_ts,
+        content=b"\x89PNG earlier attempt",
+        filename=row.payload["filename"],
+        title=row.payload["title"],
+    )
+    fresh = Delivery(
+        db=world.components.db,
+        slack=world.components.delivery_slack,
+        leases=world.components.leases,
+        post_interval=0.0,
+        clock=world.sim.clock.now,
+    )
+    while await fresh.drain():
+        pass
+    assert len([m for m in world.thread(card_ts) if m.files]) == 1
+    assert len(world.fake.calls_to("files.completeUploadExternal")) == 1
+    async with world.components.db.session() as session:
+        row = await session.get(OutboxMessage, row.id)
+    assert row is not None and row.delivered_at is not None
+
+
+async def test_an_install_without_files_write_drops_the_chart_and_goes_on(world: World) -> None:
+    run_id, card_ts = await world.start()
+    world.sim.set_metrics(run_id, loss_curve(10))
+    world.fake.fail("files.getUploadURLExternal", error="missing_scope")
+    await world.step(6)
+    await world.step(60)
+    await world.step(30)
+    async with world.components.db.session() as session:
+        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "chart"))
+    assert row is not None and row.last_error == "dropped: missing_scope (files:write)"
+    assert "COMPLETED" in world.thread(card_ts)[-1].text  # the transition still went out
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,22 @@ def test_a_command_from_the_page_runs_the_whole_signed_path(sandbox: BotProcess)
     assert "started aicore" in sandbox.log()
 
 
+def test_the_optimization_demos_show_both_outcomes(sandbox: BotProcess) -> None:
+    command(sandbox, "/aicore start demo-optimize")
+    command(sandbox, "/aicore start demo-optimize-flat")
+    deadline = time.monotonic() + 60
+    summaries: list[str] = []
+    while time.monotonic() < deadline and len(summaries) < 2:
+        messages = state(sandbox)["messages"][TRAINING]
+        summaries = [m["text"] for m in messages if "Prompt optimization results" in m["text"]]
+        time.sleep(0.2)  # the page would get an event; the test has only the state to poll
+    assert len(summaries) == 2, summaries
+    won = next(t for t in summaries if ":white_check_mark:" in t)
+    lost = next(t for t in summaries if t is not won)
+    assert won.count(":white_check_mark:") == 2 and "answer-ticket-gpt4o" in won
+    assert lost.count("did not beat the base prompt") == 2
+
+
 def test_acting_as_the_guest_shows_the_example_policys_refusals(sandbox: BotProcess) -> None:
     assert "ACCESS_POLICY is not set" not in sandbox.log()  # the example policy is in force
     answer = command(sandbox, "/aicore start demo-train", user=CAROL)

@@ -138,7 +138,8 @@ def test_the_command_menu_suggests_subcommands_and_help_answers_privately(page: 
 def test_demo_train_runs_to_completed_on_one_card(page: Any) -> None:
     run_id = started_run(page, "demo-train")
     card = card_of(page, run_id, "COMPLETED")
-    wait_for(page, lambda: "2 replies" in card_of(page, run_id, "COMPLETED").text)
+    # RUNNING, COMPLETED, and the chart of its metrics
+    wait_for(page, lambda: "3 replies" in card_of(page, run_id, "COMPLETED").text)
     text = on_card(page, run_id, "COMPLETED", lambda c: c.text)
     assert "Train a small model" in text
     on_card(page, run_id, "COMPLETED", lambda c: c.screenshot(str(DOCS / "sandbox-card.png")))
@@ -146,6 +147,14 @@ def test_demo_train_runs_to_completed_on_one_card(page: Any) -> None:
     del card
     thread = wait_for(page, lambda: by_css(page, "#thread:not(.hidden) article.message"))
     assert any("is now *RUNNING*" in m.text or "is now RUNNING" in m.text for m in thread)
+    loaded = """
+        const image = document.querySelector('#thread:not(.hidden) figure.file img');
+        return image && image.complete && image.naturalWidth > 0 ? image.naturalWidth : null;
+    """
+    assert wait_for(page, lambda: page.execute_script(loaded)) >= 500  # the PNG, drawn
+    caption = text_with(page, "Metrics of", root="#thread")
+    assert "loss" in caption and "accuracy" in caption
+    message_with(page, "Metrics of", root="#thread").screenshot(str(DOCS / "sandbox-chart.png"))
 
 
 def test_demo_fail_raises_the_dead_alert_with_its_log_page(page: Any) -> None:
@@ -312,14 +321,26 @@ def test_the_home_tab_lists_my_runs_with_their_buttons(page: Any) -> None:
 
 def test_the_starter_of_a_run_that_dies_hears_it_in_the_apps_dm(page: Any) -> None:
     run_id = started_run(page, "demo-fail")
-    direct = wait_for(
-        page,
-        lambda: next((b for b in by_css(page, "#channels .nav-item") if "✉" in b.text), None),
-        timeout=60,
-    )
-    click_found(page, lambda: direct)
-    told = message_with(page, f"{run_id} is DEAD")
-    assert "A run you started has died" in told.text
+
+    def direct_messages() -> Any:  # found afresh each time: the sidebar is redrawn often
+        return next((b for b in by_css(page, "#channels .nav-item") if "✉" in b.text), None)
+
+    wait_for(page, direct_messages, timeout=60)
+    click_found(page, direct_messages)
+    assert "A run you started has died" in text_with(page, f"{run_id} is DEAD")
+
+
+def text_with(driver: Any, words: str, *, root: str = "#messages") -> str:
+    """The text of the newest message under ``root`` that has ``words``, read in the page
+    (no element is held, so a redraw cannot make it stale)."""
+    script = """
+        const [root, words] = arguments;
+        const found = [...document.querySelectorAll(root + ' article.message')]
+            .map((m) => m.textContent.replace(/\\s+/g, ' '))
+            .filter((text) => text.includes(words));
+        return found[found.length - 1] || null;
+    """
+    return str(wait_for(driver, lambda: driver.execute_script(script, root, words), timeout=30))
 
 
 def click_found(driver: Any, find: Any) -> None:

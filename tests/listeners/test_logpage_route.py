@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import time
@@ -27,7 +28,7 @@ PUBLIC_URL = "http://bot.test"
 SECURITY_HEADERS = {
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
-    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     "referrer-policy": "no-referrer",
 }
 
@@ -288,3 +289,33 @@ async def test_a_provider_that_is_not_configured_is_a_404(site: Site, sim: AICor
     response = await site.browser.get(site.links.path_for("bria", "bria", "model1"))
     assert response.status_code == 404
     assert sim.requests == []
+
+
+async def test_the_newest_page_shows_the_runs_metric_chart(
+    site: Site, sim: AICoreSimulator
+) -> None:
+    run_id = completed_run(sim)
+    sim.set_metrics(
+        run_id,
+        [{"name": "loss", "step": s, "value": 1 / (s + 1)} for s in range(12)]
+        + [{"name": "<b>acc</b>", "step": s, "value": s / 12} for s in range(12)],
+    )
+    path = site.links.path_for("aicore", "default", run_id)
+    page = (await site.browser.get(path)).text
+    found = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert found is not None
+    assert base64.b64decode(found.group(1)).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<figcaption>&lt;b&gt;acc&lt;/b&gt;, loss, up to step 11</figcaption>" in page
+    assert page.index("<figure>") < page.index('<div class="log">')  # above the log
+
+
+async def test_a_run_without_series_has_no_chart_and_unreadable_metrics_say_so(
+    site: Site, sim: AICoreSimulator
+) -> None:
+    run_id = completed_run(sim)
+    path = site.links.path_for("aicore", "default", run_id)
+    assert "<figure>" not in (await site.browser.get(path)).text
+    sim.inject_fault(status=500, path_prefix="/lm/metrics", times=10)
+    page = (await site.browser.get(path)).text
+    assert "<figure>" not in page and "The metrics could not be read" in page
+    assert log_lines(page)  # the log is still there

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -24,6 +25,8 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from tests.support.fake_slack import FakeSlack
 from tests.support.servers import ServedApp, free_port
@@ -533,3 +536,59 @@ async def test_user_groups_and_direct_messages_answer_as_slack_does() -> None:
     assert members == {"ok": True, "users": ["U2"]}
     assert unknown == {"ok": False, "error": "no_such_subteam"}
     assert opened["channel"]["id"] == again["channel"]["id"] == fake.direct_channel("U2")
+
+
+# ---------------------------------------------------------------------------- file uploads
+
+
+async def test_files_upload_v2_shares_the_bytes_in_the_thread(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    parent = await client.chat_postMessage(channel=CHANNEL, text="card")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    await client.files_upload_v2(
+        channel=CHANNEL,
+        thread_ts=parent["ts"],
+        content=png,
+        filename="e1-metrics.png",
+        title="AI Core run e1: metrics",
+        initial_comment="Metrics of `e1`",
+    )
+    methods = [c.method for c in fake.calls]
+    assert methods[-3:] == ["files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+    (shared,) = fake.thread(CHANNEL, parent["ts"])
+    assert shared.text == "Metrics of `e1`"
+    (file,) = shared.files
+    assert (file["name"], file["title"]) == ("e1-metrics.png", "AI Core run e1: metrics")
+    assert fake.file_bytes(file["id"]) == png
+    replies = await client.conversations_replies(channel=CHANNEL, ts=parent["ts"])
+    assert replies["messages"][1]["files"][0]["name"] == "e1-metrics.png"
+
+
+async def test_an_upload_is_completed_once_and_only_after_its_bytes(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    url = await client.files_getUploadURLExternal(filename="a.png", length=4)
+    files = [{"id": url["file_id"], "title": "a"}]
+    with pytest.raises(SlackApiError, match="file_upload_not_completed"):
+        await client.files_completeUploadExternal(files=files, channel_id=CHANNEL)
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        await client.files_getUploadURLExternal(filename="b.png", length=0)
+    assert fake.file_bytes(url["file_id"]) is None
+
+
+async def test_an_upload_url_keeps_the_prefix_the_fake_is_mounted_under() -> None:
+    # The sandbox serves the local Slack under /sandbox/slack; the upload URL must too.
+    mounted = FakeSlack(bot_token=TOKEN)
+    app = Starlette(routes=[Mount("/sandbox/slack", app=mounted.app)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local") as http:
+        answer = await http.post(
+            "/sandbox/slack/api/files.getUploadURLExternal",
+            data={"filename": "a.png", "length": "3"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        url = answer.json()["upload_url"]
+        assert url.startswith("http://local/sandbox/slack/upload/F")
+        assert (await http.post(url, content=b"abc")).status_code == 200
+    assert mounted.file_bytes(answer.json()["file_id"]) == b"abc"

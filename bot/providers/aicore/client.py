@@ -48,6 +48,8 @@ from bot.providers.aicore.models import (
     ExecutionList,
     ExecutionMetrics,
     LogLine,
+    PromptTemplate,
+    PromptTemplateList,
     bulk_updates_supported,
 )
 from bot.providers.base import Outcome
@@ -172,11 +174,12 @@ class AICoreClient:
         content: bytes | None = None,
         content_type: str | None = None,
         idempotent: bool = True,
+        extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         url = self._credentials.base_url + path
         for attempt in (1, 2):
             token = await self._token()
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {"Authorization": f"Bearer {token}", **(extra_headers or {})}
             if resource_group is not None:
                 headers["AI-Resource-Group"] = resource_group
             if content_type:
@@ -565,6 +568,30 @@ class AICoreClient:
                     parse_model(ExecutionMetrics, item, response, provider="aicore", label=LABEL)
                 )
         return results
+
+    async def find_prompt_templates(
+        self,
+        resource_group: str,
+        *,
+        scenario: str,
+        name: str,
+        version: str,
+        resource_group_scoped: bool,
+    ) -> list[PromptTemplate]:
+        """The prompt registry's templates of that scenario, name and version.
+
+        Tenant-wide templates by default; ``resource_group_scoped`` asks for the templates
+        of ``resource_group`` instead (``AI-Resource-Group-Scope: true``), where a prompt
+        optimization with ``promptTemplateScope=resourcegroup`` writes them.
+        """
+        response = await self._request(
+            "GET",
+            "/lm/promptTemplates",
+            resource_group=resource_group,
+            params={"scenario": scenario, "name": name, "version": version},
+            extra_headers={"AI-Resource-Group-Scope": "true" if resource_group_scoped else "false"},
+        )
+        return self._parse(PromptTemplateList, response).resources
 
     # -- reading answers ---------------------------------------------------------------------
 

@@ -161,6 +161,24 @@ class ExecutionMetrics(ApiModel):
     custom_info: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class PromptTemplate(ApiModel):
+    """A prompt template as the prompt registry lists it (its ``spec`` is not asked for)."""
+
+    id: str
+    name: str
+    version: str
+    scenario: str
+    creation_timestamp: Timestamp | None = None
+    managed_by: str | None = None
+    is_version_head: bool | None = None
+    resource_group_id: str | None = None
+
+
+class PromptTemplateList(ApiModel):
+    count: int = 0
+    resources: list[PromptTemplate] = Field(default_factory=list)
+
+
 def bulk_updates_supported(meta: dict[str, Any]) -> bool:
     """``aiApi.capabilities.bulkUpdates.executions``, which defaults to false."""
     capabilities = (meta.get("aiApi") or {}).get("capabilities") or {}

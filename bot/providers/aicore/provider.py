@@ -9,30 +9,30 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.blocks import Style
+from bot.errors import ProviderError
+from bot.providers.aicore import optimization
 from bot.providers.aicore.client import AICoreClient, log_window_start
 from bot.providers.aicore.models import (
     DELETABLE,
     STOPPABLE,
-    Artifact,
     Configuration,
     Execution,
-    ExecutionMetrics,
     LogLine,
     Metric,
+    PromptTemplate,
 )
 from bot.providers.base import (
     Action,
     Lifecycle,
     Listing,
     LogEntry,
+    MetricSeries,
     Outcome,
     Run,
     Target,
     Targets,
 )
 
-OPTIMIZATION_SCENARIO = "genai-optimizations"
-MAX_METRICS_SHOWN = 15
 # Listed every poll cycle, one call each (the list filters by one status): where new runs
 # appear and where runs wait. A followed run in any other status (STOPPING, or one that has
 # finished) is read with a GET; finished runs are never listed, however many there are.
@@ -185,13 +185,64 @@ class AICoreProvider:
         return await self.client.modify_many(scope, run_ids, "DELETED")
 
     def has_results(self, run: Run) -> bool:
-        return run.scenario == OPTIMIZATION_SCENARIO and run.lifecycle == Lifecycle.SUCCEEDED
+        return run.scenario == optimization.SCENARIO and run.lifecycle == Lifecycle.SUCCEEDED
 
     async def results_summary(self, run: Run) -> str:
-        """What a prompt-optimization run produced: its metrics and its output artifacts."""
-        metrics = await self.client.get_metrics(run.scope, [run.id])
+        """A prompt optimization's templates (from the prompt registry), metrics, artifacts."""
         execution = _execution_of(run)
-        return optimization_summary(run.id, metrics, execution.output_artifacts)
+        metrics = await self.client.get_metrics(run.scope, [run.id])
+        plan: optimization.Plan | None = None
+        problem: str | None = None
+        findings: list[optimization.Finding] = []
+        try:
+            configuration = await self.client.get_configuration(
+                run.scope, execution.configuration_id or ""
+            )
+        except ProviderError as exc:
+            problem = exc.user_text()
+        else:
+            plan = optimization.plan_of({b.key: b.value for b in configuration.parameter_bindings})
+
+            async def lookup(scenario: str, wanted: optimization.PromptRef) -> list[PromptTemplate]:
+                assert plan is not None
+                return await self.client.find_prompt_templates(
+                    run.scope,
+                    scenario=scenario,
+                    name=wanted.name,
+                    version=wanted.version,
+                    resource_group_scoped=plan.resource_group_scoped,
+                )
+
+            findings = await optimization.find_templates(
+                plan, lookup, run_created_at=run.created_at
+            )
+        return optimization.summary(
+            run.id,
+            plan=plan,
+            findings=findings,
+            configuration_problem=problem,
+            metrics=metrics,
+            artifacts=execution.output_artifacts,
+        )
+
+    async def metric_series(self, run: Run) -> MetricSeries:
+        """Each metric's points in step order; a metric logged without steps is numbered by
+        its timestamps' order. Points without a value are left out."""
+        found = await self.client.get_metrics(run.scope, [run.id])
+        by_name: dict[str, list[Metric]] = {}
+        for item in found:
+            for metric in item.metrics:
+                if metric.value is not None:
+                    by_name.setdefault(metric.name, []).append(metric)
+        series: MetricSeries = {}
+        for name, points in by_name.items():
+            if all(p.step is not None for p in points):
+                ordered = sorted(points, key=lambda p: (p.step or 0, _stamp(p)))
+                series[name] = [(float(p.step or 0), float(p.value or 0)) for p in ordered]
+            else:
+                ordered = sorted(points, key=_stamp)
+                series[name] = [(float(i), float(p.value or 0)) for i, p in enumerate(ordered)]
+        return series
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
         execution = _execution_of(run)
@@ -220,61 +271,6 @@ class AICoreProvider:
         return [_entry(line) for line in reversed(newest_first)]
 
 
-def optimization_summary(
-    run_id: str, metrics: Sequence[ExecutionMetrics], artifacts: Sequence[Artifact]
-) -> str:
-    """A compact, readable digest of a prompt-optimization run's results.
-
-    SAP documents neither the metric names nor how the optimized template is reported; it is
-    written to the prompt registry only when it beat the base prompt. We look for it by name
-    ("template") among the output artifacts, tags and custom info, and say so when absent.
-    """
-    lines = [f":bar_chart: *Prompt optimization results* for `{run_id}`"]
-    latest: dict[str, Metric] = {}
-    tags: dict[str, str] = {}
-    for item in metrics:
-        for metric in item.metrics:
-            current = latest.get(metric.name)
-            if current is None or (metric.step or 0) >= (current.step or 0):
-                latest[metric.name] = metric
-        for pair in [*item.tags, *item.custom_info]:
-            if pair.get("name"):
-                tags[str(pair["name"])] = str(pair.get("value", ""))
-    if latest:
-        lines.append("*Metrics*")
-        for name in sorted(latest)[:MAX_METRICS_SHOWN]:
-            metric = latest[name]
-            step = f" (step {metric.step})" if metric.step is not None else ""
-            lines.append(f"• {name}: *{_number(metric.value)}*{step}")
-        if len(latest) > MAX_METRICS_SHOWN:
-            lines.append(f"• …and {len(latest) - MAX_METRICS_SHOWN} more")
-    else:
-        lines.append("_No metrics were recorded for this run._")
-    if artifacts:
-        lines.append("*Output artifacts*")
-        lines += [
-            f"• {a.name or a.id or '?'} ({a.kind or 'other'}): `{a.url or '—'}`"
-            for a in artifacts[:10]
-        ]
-    templates = [f"{name}: {value}" for name, value in tags.items() if "template" in name.lower()]
-    templates += [f"{a.name}: {a.url}" for a in artifacts if "template" in (a.name or "").lower()]
-    if templates:
-        lines.append("*Optimized prompt template*")
-        lines += [f"• {t}" for t in templates[:5]]
-    else:
-        lines.append(
-            "*No optimized prompt template was produced*: the optimization did not "
-            "beat the base prompt, so the prompt registry is unchanged."
-        )
-    return "\n".join(lines)
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.4g}"
-
-
 def _target(scope: str, configuration: Configuration) -> Target:
     return Target(
         provider="aicore",
@@ -291,6 +287,10 @@ def _target(scope: str, configuration: Configuration) -> Target:
 
 def _newest_first(target: Target) -> tuple[float, str]:
     return (-(target.created_at.timestamp() if target.created_at else 0.0), target.id)
+
+
+def _stamp(metric: Metric) -> float:
+    return metric.timestamp.timestamp() if metric.timestamp is not None else 0.0
 
 
 def _execution_of(run: Run) -> Execution:

@@ -18,6 +18,9 @@ Design points:
 - A configuration created over HTTP has no outcome of its own to give its executions: it
   borrows one from the most similar configuration (see :meth:`AICoreSimulator.behaviour_source`),
   so that a changed copy of a seeded configuration behaves like the original.
+- The prompt registry on the same host (``/v2/lm/promptTemplates...``) lives in
+  :mod:`bot.providers.aicore.registry_sim`; it writes a completed prompt optimization's
+  templates when it is next read (statuses being lazy), stamped with the completion time.
 - Everything is deterministic except generated ids, tokens and request ids.
 """
 
@@ -30,7 +33,7 @@ import re
 import secrets
 import uuid
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -42,6 +45,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp
 
 from bot.providers import simkit
+from bot.providers.aicore import registry_sim
 from bot.providers.simkit import Clock, ManualClock, RecordedRequest, SystemClock
 
 __all__ = [
@@ -194,6 +198,10 @@ class _Configuration:
     # (key, value) and (key, artifact id), in the order given; a POST may repeat a key.
     parameters: tuple[tuple[str, str], ...] = ()
     input_artifacts: tuple[tuple[str, str], ...] = ()
+    # Its COMPLETED runs write prompt templates (prompt optimizations that beat the base).
+    optimized_templates: bool = False
+    # The metric series each of its runs logs ({"name", "step", "value"}).
+    metrics: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -371,6 +379,7 @@ class AICoreSimulator:
         self.issued_tokens: list[str] = []  # every access token handed out, expired ones too
         self.latency = 0.0
         self._groups = {name: _ResourceGroup() for name in resource_groups}
+        self._registry = registry_sim.PromptRegistry(self._groups, self._completed_optimizations)
         self._tokens: dict[str, datetime] = {}
         self._faults = simkit.FaultQueue(_fault_reaches, _injected)
         self._late = simkit.FaultQueue(_fault_reaches, _injected)
@@ -396,6 +405,8 @@ class AICoreSimulator:
         silent_after_seconds: float | None = None,
         parameters: Mapping[str, str] | None = None,
         input_artifacts: Mapping[str, str] | None = None,
+        optimized_templates: bool | None = None,
+        metrics: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Register a configuration; its executions end in ``outcome`` on their own.
 
@@ -407,6 +418,11 @@ class AICoreSimulator:
         ``silent_after_seconds`` how long its runs log once RUNNING before they hang.
         ``parameters`` (key to value) and ``input_artifacts`` (key to artifact id) are its
         bindings; the parameters also decide which configuration a created one behaves like.
+        ``optimized_templates`` (scenario ``genai-optimizations`` only; None means True): a
+        COMPLETED run writes one prompt template per target model its bindings name, or none
+        when False (it did not beat the base prompt); see ``registry_sim``. ``metrics``
+        (``{"name", "step", "value"}`` each; NaN and infinities allowed) is the series that
+        every run of it serves from ``GET /lm/metrics`` once it has left PENDING.
         """
         for value in (config_id, scenario_id, executable_id):
             _require_id(value)
@@ -415,6 +431,8 @@ class AICoreSimulator:
         problem = _bindings_problem(params, artifacts)
         if problem is not None:
             raise ValueError(problem)
+        writes = registry_sim.writes_templates(scenario_id, optimized_templates, dict(params))
+        series = _metric_series(metrics or ())
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
         group = self._group(resource_group)
@@ -437,6 +455,8 @@ class AICoreSimulator:
             silent_after_seconds=silent_after_seconds,
             parameters=params,
             input_artifacts=artifacts,
+            optimized_templates=writes,
+            metrics=series,
         )
 
     def behaviour_source(
@@ -450,7 +470,8 @@ class AICoreSimulator:
         """The id of the configuration a new one with these ids and parameters behaves like.
 
         A configuration created with ``POST /lm/configurations`` copies the outcome, status
-        message, timing and last log lines of the group's configuration with the same
+        message, timing, last log lines, metric series and whether it writes optimized prompt
+        templates of the group's configuration with the same
         scenarioId and executableId that has the most parameter values (same key, same value)
         in common with it; of several, the newest (latest createdAt, then the last
         registered). None when the group has no configuration of that scenario and
@@ -558,6 +579,31 @@ class AICoreSimulator:
             metrics=stamped,
             tags=list(tags or []),
             custom_info=list(custom_info or []),
+        )
+
+    def add_prompt_template(
+        self,
+        *,
+        scenario: str,
+        name: str,
+        version: str,
+        resource_group: str | None = None,
+        spec: dict[str, Any] | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Store a prompt template (tenant-wide if ``resource_group`` is None); its UUID.
+
+        ``spec`` defaults to a one-message PromptTemplateSpec, ``created_at`` to now.
+        """
+        now = self.clock.now()
+        self._registry.materialize(now)  # runs completed before it come first
+        return self._registry.add(
+            scenario=scenario,
+            name=name,
+            version=version,
+            resource_group=resource_group,
+            spec=spec,
+            created_at=created_at if created_at is not None else now,
         )
 
     def inject_fault(
@@ -714,6 +760,10 @@ class AICoreSimulator:
                 raise _ApiError(404, CODE_NOT_FOUND, f"No resource at {path}")
         except _ApiError as error:
             response = _error_response(error, request_id, path)
+        except registry_sim.RegistryError as error:
+            response = registry_sim.error_response(
+                error.status, error.message, request_id, error.headers
+            )
         response.headers["x-request-id"] = request_id
         late = self._late.take(request.method, path)
         if late is not None:
@@ -751,7 +801,8 @@ class AICoreSimulator:
         path = simkit.strip_prefix(request.url.path, API_PREFIX)
         route, params = self._routes.match(request.method, path)
         for name, value in params.items():
-            if not _ID.fullmatch(value):
+            # The registry's UUIDs and versions (such as "1.0") follow rules of their own.
+            if not _ID.fullmatch(value) and not registry_sim.serves(path):
                 raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
         group_name, group = self._resolve_group(request, route.needs_group)
         context = _Context(
@@ -809,6 +860,11 @@ class AICoreSimulator:
                 self._get_configuration,
             ),
             _Route("GET", re.compile(r"/lm/metrics"), self._metrics),
+            # The registry reads its optional resource-group headers itself.
+            *(
+                _Route(r.method, r.pattern, r.handler, needs_group=False)
+                for r in self._registry.routes()
+            ),
         ]
 
     # --- handlers: executions ---------------------------------------------------------------
@@ -949,6 +1005,7 @@ class AICoreSimulator:
                 f"Execution {execution.id} is {status}; only STOPPED, DEAD, UNKNOWN or "
                 "COMPLETED can be deleted",
             )
+        self._registry.materialize(now)  # a deleted run's templates stay written
         group.remove(execution.id)
         return None
 
@@ -1101,6 +1158,12 @@ class AICoreSimulator:
             last_words=source.last_words if source else None,
             parameters=params,
             input_artifacts=artifacts,
+            optimized_templates=(
+                source.optimized_templates
+                if source
+                else registry_sim.writes_templates(scenario_id, None, {})
+            ),
+            metrics=source.metrics if source else (),
         )
         location = f"{ctx.request.url.scheme}://{ctx.request.url.netloc}"
         return JSONResponse(
@@ -1151,13 +1214,49 @@ class AICoreSimulator:
         selected = _metric_selection(ctx.query.get("$select"))
         top = _int_param(ctx.query, "$top", default=1000, minimum=0, maximum=10000)
         skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
+        resources = self._metric_resources(ctx.group, ctx.now)
         if ids is not None:
-            pool = [ctx.group.metrics[i] for i in ids if i in ctx.group.metrics]
+            pool = [resources[i] for i in ids if i in resources]
         else:
-            pool = sorted(ctx.group.metrics.values(), key=lambda m: (m.created_at, m.execution_id))
+            pool = sorted(resources.values(), key=lambda m: (m.created_at, m.execution_id))
         matching = [m for m in pool if all(f(m.tags) for f in tag_filters)]
         page = [_metric_json(m, selected) for m in matching[skip : skip + top]]
-        return JSONResponse({"count": len(matching), "resources": page})
+        return _JSONWithNaN({"count": len(matching), "resources": page})
+
+    def _metric_resources(self, group: _ResourceGroup, now: datetime) -> dict[str, _MetricResource]:
+        """What ``set_metrics`` seeded and, for the other runs that have left PENDING (UNKNOWN,
+        where nothing ran, does not count), their configuration's series, stamped then."""
+        derived: dict[str, _MetricResource] = {}
+        for execution in group.ordered():
+            series = execution.configuration.metrics
+            if not series or execution.id in group.metrics:
+                continue
+            phases = execution.reached(now)
+            left = next((p.at for p in phases if p.status not in {"PENDING", "UNKNOWN"}), None)
+            if left is None:
+                continue
+            points = [{"timestamp": _rfc3339(left), **point} for point in series]
+            derived[execution.id] = _MetricResource(execution.id, left, left, points, [], [])
+        return {**derived, **group.metrics}
+
+    # --- prompt optimizations -----------------------------------------------------------------
+
+    def _completed_optimizations(self, now: datetime) -> Iterator[registry_sim.CompletedRun]:
+        """Runs that have reached COMPLETED by ``now`` and write templates (the registry keeps
+        track of those it has written already). A status pinned later keeps the completion."""
+        for group in self._groups.values():
+            for execution in group.executions.values():
+                if not execution.configuration.optimized_templates:
+                    continue
+                phases = execution.reached(now)
+                done = next((p.at for p in phases if p.status == "COMPLETED"), None)
+                if done is not None:
+                    yield registry_sim.CompletedRun(
+                        execution.id,
+                        execution.resource_group,
+                        done,
+                        dict(execution.configuration.parameters),
+                    )
 
     # --- rendering ----------------------------------------------------------------------------
 
@@ -1245,6 +1344,11 @@ def _parse_rfc3339(text: str) -> datetime | None:
 
 
 def _error_response(error: _ApiError, request_id: str, path: str) -> Response:
+    if path.startswith(API_PREFIX + "/") and registry_sim.serves(
+        simkit.strip_prefix(path, API_PREFIX)
+    ):
+        # Token, routing and fault errors on the registry's paths come in its own shape.
+        return registry_sim.error_response(error.status, error.message, request_id, error.headers)
     body = {
         "error": {
             "code": error.code,
@@ -1254,6 +1358,37 @@ def _error_response(error: _ApiError, request_id: str, path: str) -> Response:
         }
     }
     return JSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+class _JSONWithNaN(JSONResponse):
+    """JSON as Python's ``json`` writes it: NaN, Infinity and -Infinity (Starlette refuses them).
+
+    The spec types a metric value as a plain number; whether and how the real service encodes
+    NaN or infinities is unknown. These tokens are what ``json.loads`` (and so httpx) reads.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _metric_series(points: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """A configuration's metric series, checked (ValueError) and copied."""
+    series = []
+    for point in points:
+        name, step, value = point.get("name"), point.get("step"), point.get("value")
+        if (
+            set(point) - {"name", "step", "value", "labels"}
+            or not isinstance(name, str)
+            or not name
+            or not isinstance(step, int)
+            or isinstance(step, bool)
+            or step < 0
+            or not isinstance(value, int | float)
+            or isinstance(value, bool)
+        ):
+            raise ValueError(f"a metric needs name (str), step (int >= 0) and value, got {point}")
+        series.append({**point, "value": float(value)})
+    return tuple(series)
 
 
 def _oauth_error(status: int, error: str, description: str) -> Response:

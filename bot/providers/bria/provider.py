@@ -18,6 +18,7 @@ from bot.providers.base import (
     Lifecycle,
     Listing,
     LogEntry,
+    MetricSeries,
     Outcome,
     Run,
     Target,
@@ -75,6 +76,7 @@ class BriaProvider:
             scenario_word="Training",
             scope_word="Account",
             has_logs=False,
+            has_metrics=False,
             can_rerun=False,  # a model is trained once (a new model is made in Bria's console)
             can_change=False,
         )
@@ -187,6 +189,9 @@ class BriaProvider:
 
     async def results_summary(self, run: Run) -> str:
         return ""
+
+    async def metric_series(self, run: Run) -> MetricSeries:
+        return {}  # Bria reports no training metrics
 
     async def tail_logs(self, run: Run, lines: int) -> list[LogEntry]:
         return []  # Bria publishes no training logs

@@ -145,6 +145,18 @@ function messageNode(message, channel, { inThread = false } = {}) {
     content.innerHTML = mrkdwn(message.text, names());
     body.append(content);
   }
+  for (const file of message.files || []) {
+    // Uploaded images (a run's metric chart) show as Slack shows them: the title, then the image.
+    const figure = document.createElement("figure");
+    figure.className = "file";
+    const title = document.createElement("figcaption");
+    title.textContent = file.title || file.name;
+    const image = document.createElement("img");
+    image.src = `/sandbox/api/files/${encodeURIComponent(file.id)}`;
+    image.alt = file.title || file.name;
+    figure.append(title, image);
+    body.append(figure);
+  }
   node.append(avatar, body);
   return node;
 }
