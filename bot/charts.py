@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot.blocks import escape
 
@@ -60,20 +61,28 @@ def render_png(series: Series, *, title: str) -> bytes:
     """The chart of ``series`` (which must hold at least one point) as PNG bytes."""
     # Imported here, not at the top: matplotlib costs most processes (the web process that
     # acks, a worker with no run ending) close to a second at start for nothing.
+    import numpy
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    # Values at the edge of float range overflow inside the layout: that is an error to
+    # raise (ValueError), not a warning to print on the way to it.
+    with numpy.errstate(all="ignore"):
+        return _draw(series, title, Figure, FigureCanvasAgg)
+
+
+def _draw(series: Series, title: str, figure_class: Any, canvas_class: Any) -> bytes:
     names = [name for name in sorted(series) if series[name]][:MAX_PANELS]
     if not names:
         raise ValueError("there is nothing to draw")
     columns = min(COLUMNS, len(names))
     rows = math.ceil(len(names) / columns)
-    figure = Figure(
+    figure = figure_class(
         figsize=(PANEL_WIDTH_INCHES * columns, PANEL_HEIGHT_INCHES * rows + 0.6),
         dpi=DPI,
         layout="constrained",
     )
-    FigureCanvasAgg(figure)
+    canvas_class(figure)
     figure.suptitle(title, fontsize=12)
     broken = {b.metric: b for b in first_broken({n: series[n] for n in names})}
     for index, name in enumerate(names):

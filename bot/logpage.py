@@ -166,9 +166,13 @@ async def _chart(provider: Provider, run: Run) -> PageChart | None:
         return PageChart(None, f"The metrics could not be read: {exc.user_text()}")
     if not any(len(points) >= 2 for points in series.values()):
         return None
-    png = await asyncio.to_thread(
-        charts.render_png, series, title=f"{provider.label} run {run.id}: {run.status}"
-    )
+    try:
+        png = await asyncio.to_thread(
+            charts.render_png, series, title=f"{provider.label} run {run.id}: {run.status}"
+        )
+    except (ValueError, ArithmeticError):
+        log.exception("could not draw the metrics of %s/%s", run.scope, run.id)
+        return PageChart(None, "The chart could not be drawn from these metric values.")
     return PageChart(png, charts.caption(series, mrkdwn=False))
 
 

@@ -278,7 +278,13 @@ async def draw(run: Run, series: MetricSeries, *, label: str) -> Chart | None:
     if not any(len(points) >= 2 for points in series.values()):
         return None
     title = f"{label} run {run.id}: {run.status}"
-    png = await asyncio.to_thread(charts.render_png, series, title=title)
+    try:
+        png = await asyncio.to_thread(charts.render_png, series, title=title)
+    except (ValueError, ArithmeticError):
+        # Values matplotlib cannot lay out (an axis from -1e308 to 1e308): the run goes
+        # without a chart; the cycle, and its other announcements, go on.
+        log.exception("could not draw the metrics of %s/%s", run.scope, run.id)
+        return None
     return Chart(png=png, caption=charts.caption(series))
 
 

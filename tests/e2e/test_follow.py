@@ -603,6 +603,21 @@ async def test_a_dead_run_gets_its_chart_too_and_final_scores_alone_get_none(wor
     assert not [m for m in world.thread(ok_ts) if m.files]  # one point per metric: no curve
 
 
+async def test_a_series_that_cannot_be_drawn_costs_the_chart_and_nothing_else(
+    world: World,
+) -> None:
+    # matplotlib cannot lay out an axis from -1e308 to 1e308 (its range overflows).
+    run_id, card_ts = await world.start()
+    world.sim.set_metrics(
+        run_id,
+        [{"name": "loss", "step": 0, "value": 1e308}, {"name": "loss", "step": 1, "value": -1e308}],
+    )
+    await world.step(6)
+    await world.step(60)  # COMPLETED: the cycle goes on without the chart
+    assert any("is now *COMPLETED*" in m.text for m in world.thread(card_ts))
+    assert not [m for m in world.thread(card_ts) if m.files]
+
+
 async def test_a_chart_uploaded_before_a_crash_is_not_uploaded_again(world: World) -> None:
     run_id, card_ts = await world.start()
     world.sim.set_metrics(run_id, loss_curve(10))

@@ -319,3 +319,16 @@ async def test_a_run_without_series_has_no_chart_and_unreadable_metrics_say_so(
     page = (await site.browser.get(path)).text
     assert "<figure>" not in page and "The metrics could not be read" in page
     assert log_lines(page)  # the log is still there
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_the_log_page_working(
+    site: Site, sim: AICoreSimulator
+) -> None:
+    run_id = completed_run(sim)
+    sim.set_metrics(
+        run_id,
+        [{"name": "loss", "step": 0, "value": 1e308}, {"name": "loss", "step": 1, "value": -1e308}],
+    )
+    response = await site.browser.get(site.links.path_for("aicore", "default", run_id))
+    assert response.status_code == 200
+    assert "The chart could not be drawn" in response.text and log_lines(response.text)
