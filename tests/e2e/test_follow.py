@@ -31,13 +31,7 @@ class World:
         wired.store.clock = sim.clock.now  # one clock for the bot's rows and the runs' times
         self.fake, self.served = fake_slack
         self.sim = sim
-        self.delivery = Delivery(
-            db=wired.db,
-            slack=wired.delivery_slack,
-            leases=wired.leases,
-            post_interval=0.0,
-            clock=sim.clock.now,
-        )
+        self.delivery = self.new_delivery()
         self.slack = Slack(wired, self.fake, self.served, sim, delivery=self.delivery)
         self.poller = Poller(
             providers=wired.providers,
@@ -46,6 +40,16 @@ class World:
             config=PollerConfig(interval_seconds=30, pending_alert_seconds=pending_alert),
             log_links=wired.service.log_links,
             clock=sim.clock.now,
+        )
+
+    def new_delivery(self) -> Delivery:
+        """Delivery as a freshly started worker has it (nothing in memory)."""
+        return Delivery(
+            db=self.components.db,
+            slack=self.components.delivery_slack,
+            leases=self.components.leases,
+            post_interval=0.0,
+            clock=self.sim.clock.now,
         )
 
     async def step(self, seconds: float = 0.0):
@@ -358,14 +362,7 @@ async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world
         text=row.payload["text"],
         metadata={"event_type": "chatops_outbox", "event_payload": {"outbox_id": row.id}},
     )
-    # A new worker starts and delivers.
-    fresh = Delivery(
-        db=world.components.db,
-        slack=world.components.delivery_slack,
-        leases=world.components.leases,
-        post_interval=0.0,
-        clock=world.sim.clock.now,
-    )
+    fresh = world.new_delivery()  # a new worker starts and delivers
     while await fresh.drain():
         pass
     assert len(world.thread(card_ts)) == 1
@@ -641,13 +638,7 @@ async def test_a_chart_uploaded_before_a_crash_is_not_uploaded_again(world: Worl
         filename=row.payload["filename"],
         title=row.payload["title"],
     )
-    fresh = Delivery(
-        db=world.components.db,
-        slack=world.components.delivery_slack,
-        leases=world.components.leases,
-        post_interval=0.0,
-        clock=world.sim.clock.now,
-    )
+    fresh = world.new_delivery()  # a new worker starts and delivers
     while await fresh.drain():
         pass
     assert len([m for m in world.thread(card_ts) if m.files]) == 1
