@@ -33,13 +33,13 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Executable, func, select, update
+from sqlalchemy import Executable, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import metrics, outbox, sending
@@ -64,6 +64,10 @@ CHANNEL_CONCURRENCY = 64
 MAX_BACKOFF_SECONDS = 300.0
 MAX_ATTEMPTS = 20
 IDLE_POLL_SECONDS = 0.2
+# Delivered rows are kept this long (a week: far past any redelivery or in-flight search) and
+# set-aside ones longer, for someone to read why; then they are pruned.
+KEEP_DELIVERED = timedelta(days=7)
+KEEP_SET_ASIDE = timedelta(days=30)
 
 
 class Delivery:
@@ -135,6 +139,26 @@ class Delivery:
                     sent += result
             if not tasks:
                 return sent
+
+    async def prune(
+        self, *, delivered: timedelta = KEEP_DELIVERED, set_aside: timedelta = KEEP_SET_ASIDE
+    ) -> int:
+        """Forget messages delivered (or set aside) long enough ago; returns how many.
+
+        Without this the table grows for ever, a chart's PNG in each of its rows. Forgetting a
+        delivered row's dedupe key is safe: a key names a step of a follow's history (its
+        version, the status it reached, the silence since a given line), and the follow's
+        own state never goes back to a step it has passed.
+        """
+        now = self.clock()
+        statement = delete(OutboxMessage).where(
+            or_(
+                OutboxMessage.delivered_at < now - delivered,
+                OutboxMessage.failed_at < now - set_aside,
+            )
+        )
+        result = await self.db.write(lambda session: session.execute(statement))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def shutdown(self, grace: float) -> None:
         """Finish the message being sent in each channel, then stop (within ``grace``)."""

@@ -159,14 +159,17 @@ class Worker:
     async def prune(self) -> None:
         try:
             pruned = await self.components.jobs.prune()
+            delivered = await self.delivery.prune()
             await self.components.registry.forget_the_dead()
             retention = self.components.settings.audit_retention_days
             audited = await self.components.deps.audit.prune(retention)
         except SQLAlchemyError:
-            log.warning("pruning finished jobs failed; trying again later", exc_info=True)
+            log.warning("pruning finished work failed; trying again later", exc_info=True)
             return
         if pruned:
             log.info("pruned %d finished jobs", pruned)
+        if delivered:
+            log.info("pruned %d delivered or set-aside messages", delivered)
         if audited:
             log.info("pruned %d audit entries older than %d days", audited, retention)
 

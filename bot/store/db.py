@@ -214,8 +214,9 @@ class Database:
         statement: Insert = dialect_insert(table)
         return statement
 
-    def migrate_sync(self) -> None:
-        """Bring the schema to the newest revision (Alembic ``upgrade head``)."""
+    def migrate_sync(self, revision: str = "head") -> None:
+        """Bring the schema to the newest revision (Alembic ``upgrade head``), or to
+        ``revision`` (tests of a migration)."""
         url = sync_url(self.url)
         engine = create_engine(url, **_engine_options(url, self._connect_args, pooled=False))
         if self.is_sqlite:
@@ -232,12 +233,16 @@ class Database:
                         {"lock": MIGRATION_LOCK},
                     )
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
         finally:
             engine.dispose()
 
     async def migrate(self) -> None:
         await asyncio.to_thread(self.migrate_sync)
+
+    async def migrate_to(self, revision: str) -> None:
+        """An older schema (tests of a migration)."""
+        await asyncio.to_thread(self.migrate_sync, revision)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

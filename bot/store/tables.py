@@ -91,6 +91,8 @@ class Subscription(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
+    # An ID is stamped into the Slack message's metadata: never given twice (migration 0005).
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
@@ -115,7 +117,11 @@ class Job(Base):
     """One piece of after-ack work; see :mod:`bot.jobs` for the states and the claim."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "state", "priority", "id"),)
+    # An ID names the job in audit keys and configuration names: never given twice (0005).
+    __table_args__ = (
+        Index("ix_jobs_claim", "state", "priority", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
