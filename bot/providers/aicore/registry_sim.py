@@ -401,7 +401,7 @@ def _optimized_spec(target: Target, run: CompletedRun) -> dict[str, Any]:
 
 
 def _timestamp(moment: datetime) -> str:
-    # As the AI API writes its times (see the simulator's _rfc3339); the spec's "timestamp"
+    # As the AI API writes its times (see sim_model.rfc3339); the spec's "timestamp"
     # format does not say more.
     text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:

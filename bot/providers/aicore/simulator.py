@@ -22,23 +22,24 @@ Design points:
   :mod:`bot.providers.aicore.registry_sim`; it writes a completed prompt optimization's
   templates when it is next read (statuses being lazy), stamped with the completion time.
 - Everything is deterministic except generated ids, tokens and request ids.
+
+This module holds the simulator's test API, its HTTP plumbing and its route handlers. The
+state they work on is in :mod:`~bot.providers.aicore.sim_model`; parsing requests and
+answering errors in :mod:`~bot.providers.aicore.sim_requests`; a run's log lines in
+:mod:`~bot.providers.aicore.sim_logs` and its tracked metrics in
+:mod:`~bot.providers.aicore.sim_metrics`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import secrets
 import uuid
-import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -46,6 +47,47 @@ from starlette.types import ASGIApp
 
 from bot.providers import simkit
 from bot.providers.aicore import registry_sim
+from bot.providers.aicore.sim_logs import logs_page
+from bot.providers.aicore.sim_metrics import metric_series, metrics_page
+from bot.providers.aicore.sim_model import (
+    EXECUTION_STATUSES,
+    Configuration,
+    Execution,
+    LogLine,
+    MetricResource,
+    Phase,
+    ResourceGroup,
+    execution_json,
+    rfc3339,
+    status_json,
+)
+from bot.providers.aicore.sim_requests import (
+    API_PREFIX,
+    CODE_EXECUTION_NOT_FOUND,
+    CODE_NOT_FOUND,
+    CODE_PRECONDITION,
+    CODE_UNAUTHORIZED,
+    CODE_UNSUPPORTED_MEDIA,
+    ID,
+    ID_RULE,
+    ApiError,
+    bad_request,
+    basic_credentials,
+    bindings_problem,
+    bulk_items,
+    configuration_body,
+    error_response,
+    execution_filter,
+    id_list_param,
+    id_param,
+    injected,
+    int_param,
+    json_object,
+    name_filter,
+    no_route,
+    oauth_error,
+    select,
+)
 from bot.providers.simkit import Clock, ManualClock, RecordedRequest, SystemClock
 
 __all__ = [
@@ -60,16 +102,6 @@ __all__ = [
 
 # --- facts about the AI API -------------------------------------------------------------------
 
-EXECUTION_STATUSES: Final = (
-    "PENDING",
-    "RUNNING",
-    "COMPLETED",
-    "DEAD",
-    "STOPPING",
-    "STOPPED",
-    "UNKNOWN",
-)
-TERMINAL: Final = frozenset({"COMPLETED", "DEAD", "STOPPED"})
 STOPPABLE: Final = frozenset({"PENDING", "RUNNING"})
 # The single-delete page of SAP's docs includes COMPLETED, the bulk pages omit it; we follow
 # the single-delete page for both, as the bot does.
@@ -79,83 +111,10 @@ DELETABLE: Final = frozenset({"STOPPED", "DEAD", "UNKNOWN", "COMPLETED"})
 OUTCOMES: Final = frozenset({"COMPLETED", "DEAD", "PENDING_FOREVER", "UNKNOWN_FOREVER"})
 
 API_VERSION: Final = "2.42.0"
-API_PREFIX: Final = "/v2"
 DOLLAR_OPTIONAL: Final = ("top", "skip", "order", "select", "count", "search")
 XSUAA_TOKEN_SECONDS: Final = 43199  # what XSUAA issues for a client-credentials token
 TOKEN_PATH: Final = "/oauth/token"
 DEFAULT_DEAD_MESSAGE: Final = "Pod OOMKilled"
-LOG_WINDOW: Final = timedelta(hours=1)
-TRAINING_STEPS: Final = 10
-MAX_BULK_ITEMS: Final = 100
-MAX_METRICS_IDS: Final = 10
-# Limits of a configuration's body and of $search, as the spec declares them.
-MAX_BINDINGS: Final = 1000
-MAX_NAME_CHARS: Final = 256
-MAX_BINDING_KEY_CHARS: Final = 256
-MAX_BINDING_VALUE_CHARS: Final = 5000
-MAX_SEARCH_CHARS: Final = 80
-
-ID_RULE: Final = r"^[\w.-]{4,64}$"
-# ASCII because the spec's pattern is an ECMA regex, where \w means [A-Za-z0-9_]; fullmatch
-# because Python's $ also matches before a trailing newline.
-_ID = re.compile(r"[\w.-]{4,64}", re.ASCII)
-# A configuration name: letters, digits and _ (ASCII, as above), any whitespace (Unicode, as in
-# ECMA), and the punctuation below; empty is allowed, 256 characters at most.
-NAME_PUNCTUATION: Final = ".!?,;:[](){}<>\"'=+*/\\^&%@~$#|-"
-_NAME = re.compile(r"[A-Za-z0-9_\s" + re.escape(NAME_PUNCTUATION) + "]*")
-# RFC 3339 as AI Core sends and accepts it: whole seconds or any fraction, Z or an offset.
-_RFC3339 = re.compile(
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
-)
-
-# Error codes. SAP documents none except 01010020 (unknown id in a bulk PATCH, seen in SAP's
-# own end-to-end tests); the others are descriptive placeholders, not real AI Core codes.
-CODE_EXECUTION_NOT_FOUND: Final = "01010020"
-CODE_BAD_REQUEST: Final = "InvalidRequest"
-CODE_NOT_FOUND: Final = "NotFound"
-CODE_PRECONDITION: Final = "PreconditionFailed"
-CODE_UNAUTHORIZED: Final = "Unauthorized"
-CODE_UNSUPPORTED_MEDIA: Final = "UnsupportedMediaType"
-CODE_METHOD: Final = "MethodNotAllowed"
-
-
-# --- errors and injected faults ---------------------------------------------------------------
-
-
-class _ApiError(Exception):
-    """Raised by handlers; turned into an AI API error body by the dispatcher."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def _bad_request(message: str) -> _ApiError:
-    return _ApiError(400, CODE_BAD_REQUEST, message)
-
-
-def _injected(fault: simkit.Fault) -> _ApiError:
-    """The error an injected fault answers with."""
-    phrase = HTTPStatus(fault.status).phrase
-    return _ApiError(
-        fault.status,
-        phrase.replace(" ", ""),
-        fault.message or f"Injected fault: {phrase}",
-        fault.whole_second_headers,
-    )
-
-
-def _no_route(method: str, path: str, allowed: list[str]) -> _ApiError:
-    """404 for an unknown path, 405 (with Allow) for a known path and another method."""
-    if allowed:
-        message = f"{method} is not allowed on {API_PREFIX}{path}"
-        return _ApiError(405, CODE_METHOD, message, {"Allow": ", ".join(allowed)})
-    return _ApiError(404, CODE_NOT_FOUND, f"No resource at {API_PREFIX}{path}")
 
 
 def _fault_reaches(path_prefix: str | None, path: str) -> bool:
@@ -168,136 +127,7 @@ def _fault_reaches(path_prefix: str | None, path: str) -> bool:
     return path.startswith(path_prefix) or stripped.startswith(path_prefix)
 
 
-# --- domain state -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Phase:
-    at: datetime
-    status: str
-    message: str | None = None
-
-
-@dataclass
-class _Configuration:
-    id: str
-    name: str
-    scenario_id: str
-    executable_id: str
-    outcome: str
-    status_message: str | None
-    created_at: datetime
-    # Its own timing and last log lines, where it has them (the sandbox's demo story).
-    pending_seconds: float | None = None
-    running_seconds: float | None = None
-    last_words: tuple[str, ...] | None = None
-    # What AI Core says of its runs while they wait in PENDING (statusDetails).
-    pending_details: dict[str, Any] | None = None
-    # Its runs write no log line after this long RUNNING (a hang), where set.
-    silent_after_seconds: float | None = None
-    # (key, value) and (key, artifact id), in the order given; a POST may repeat a key.
-    parameters: tuple[tuple[str, str], ...] = ()
-    input_artifacts: tuple[tuple[str, str], ...] = ()
-    # Its COMPLETED runs write prompt templates (prompt optimizations that beat the base).
-    optimized_templates: bool = False
-    # The metric series each of its runs logs ({"name", "step", "value"}).
-    metrics: tuple[dict[str, Any], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "scenarioId": self.scenario_id,
-            "executableId": self.executable_id,
-            "parameterBindings": [{"key": k, "value": v} for k, v in self.parameters],
-            "inputArtifactBindings": [{"key": k, "artifactId": a} for k, a in self.input_artifacts],
-            "createdAt": _rfc3339(self.created_at),
-        }
-
-    def shared_values(self, parameters: Sequence[tuple[str, str]]) -> int:
-        """How many of ``parameters`` (key and value) this configuration has too."""
-        # dict(): of a key given twice, the last value counts.
-        return len(dict(self.parameters).items() & dict(parameters).items())
-
-
-@dataclass
-class _LogLine:
-    timestamp: datetime
-    msg: str
-    container: str
-
-
-@dataclass
-class _Execution:
-    id: str
-    configuration: _Configuration
-    resource_group: str
-    created_at: datetime
-    phases: list[_Phase]
-    schedule_id: str | None = None
-    target_status: str = "COMPLETED"
-    artifact_id: str = field(default_factory=lambda: secrets.token_hex(8))
-    manual_logs: list[_LogLine] = field(default_factory=list)
-
-    def reached(self, now: datetime) -> list[_Phase]:
-        # The first phase (creation) always counts, even if a system clock stepped back.
-        first, *later = self.phases
-        return [first, *(phase for phase in later if phase.at <= now)]
-
-    def current(self, now: datetime) -> _Phase:
-        # reached(now)[-1] without building the list: listings ask this of every run.
-        for phase in reversed(self.phases):
-            if phase.at <= now:
-                return phase
-        return self.phases[0]
-
-    def pin(self, now: datetime, status: str, message: str | None) -> None:
-        """Drop the scheduled future and, if anything changes, enter ``status`` now."""
-        self.phases = self.reached(now)
-        last = self.phases[-1]
-        if (last.status, last.message) != (status, message):
-            self.phases.append(_Phase(now, status, message))
-
-    def schedule_stop(self, now: datetime, stopping_seconds: float) -> None:
-        self.pin(now, "STOPPING", None)
-        self.phases.append(_Phase(now + timedelta(seconds=stopping_seconds), "STOPPED"))
-        self.target_status = "STOPPED"
-
-
-@dataclass
-class _MetricResource:
-    execution_id: str
-    created_at: datetime
-    modified_at: datetime
-    metrics: list[dict[str, Any]]
-    tags: list[dict[str, Any]]
-    custom_info: list[dict[str, Any]]
-
-
-@dataclass
-class _ResourceGroup:
-    configurations: dict[str, _Configuration] = field(default_factory=dict)
-    executions: dict[str, _Execution] = field(default_factory=dict)
-    metrics: dict[str, _MetricResource] = field(default_factory=dict)
-    # Test hooks for listings: runs a listing leaves out (as an offset page boundary over a
-    # changing, unordered result can), and listings answered with an unreadable body.
-    unlisted: set[str] = field(default_factory=set)
-    garbled_listings: int = 0
-    _ordered: list[_Execution] | None = None  # executions in listing order, until one changes
-
-    def ordered(self) -> list[_Execution]:
-        # The API has no ordering parameter; a stable order makes $skip paging reliable.
-        if self._ordered is None:
-            self._ordered = sorted(self.executions.values(), key=lambda e: (e.created_at, e.id))
-        return self._ordered
-
-    def add(self, execution: _Execution) -> None:
-        self.executions[execution.id] = execution
-        self._ordered = None
-
-    def remove(self, execution_id: str) -> None:
-        del self.executions[execution_id]
-        self._ordered = None
+# --- routing ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -305,7 +135,7 @@ class _Context(simkit.RequestContext):
     """What a route handler gets: the parsed request and the group it addresses."""
 
     request_id: str
-    group: _ResourceGroup
+    group: ResourceGroup
     group_name: str
 
     @property
@@ -321,27 +151,6 @@ class _Context(simkit.RequestContext):
 @dataclass(frozen=True)
 class _Route(simkit.Route[_Context]):
     needs_group: bool = True
-
-
-@dataclass(frozen=True)
-class _ExecutionFilter:
-    status: str | None
-    configuration_id: str | None
-    scenario_id: str | None
-    executable_ids: frozenset[str] | None
-    schedule_id: str | None
-
-    def matches(self, execution: _Execution, now: datetime) -> bool:
-        config = execution.configuration
-        checks = (
-            (self.status, execution.current(now).status),
-            (self.configuration_id, config.id),
-            (self.scenario_id, config.scenario_id),
-            (self.schedule_id, execution.schedule_id),
-        )
-        if any(wanted is not None and wanted != actual for wanted, actual in checks):
-            return False
-        return self.executable_ids is None or config.executable_id in self.executable_ids
 
 
 # --- the simulator ----------------------------------------------------------------------------
@@ -378,12 +187,12 @@ class AICoreSimulator:
         self.token_requests = 0
         self.issued_tokens: list[str] = []  # every access token handed out, expired ones too
         self.latency = 0.0
-        self._groups = {name: _ResourceGroup() for name in resource_groups}
+        self._groups = {name: ResourceGroup() for name in resource_groups}
         self._registry = registry_sim.PromptRegistry(self._groups, self._completed_optimizations)
         self._tokens: dict[str, datetime] = {}
-        self._faults = simkit.FaultQueue(_fault_reaches, _injected)
-        self._late = simkit.FaultQueue(_fault_reaches, _injected)
-        self._routes = simkit.RouteTable(self._build_routes(), _no_route)
+        self._faults = simkit.FaultQueue(_fault_reaches, injected)
+        self._late = simkit.FaultQueue(_fault_reaches, injected)
+        self._routes = simkit.RouteTable(self._build_routes(), no_route)
         self.app: ASGIApp = simkit.catch_all_app(self._handle)
 
     # --- seeding and inspection (test API) ----------------------------------------------------
@@ -428,11 +237,11 @@ class AICoreSimulator:
             _require_id(value)
         params = tuple((parameters or {}).items())
         artifacts = tuple((input_artifacts or {}).items())
-        problem = _bindings_problem(params, artifacts)
+        problem = bindings_problem(params, artifacts)
         if problem is not None:
             raise ValueError(problem)
         writes = registry_sim.writes_templates(scenario_id, optimized_templates, dict(params))
-        series = _metric_series(metrics or ())
+        series = metric_series(metrics or ())
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
         group = self._group(resource_group)
@@ -440,7 +249,7 @@ class AICoreSimulator:
             raise ValueError(f"configuration {config_id!r} already exists in {resource_group!r}")
         if outcome == "DEAD" and status_message is None:
             status_message = DEFAULT_DEAD_MESSAGE
-        group.configurations[config_id] = _Configuration(
+        group.configurations[config_id] = Configuration(
             id=config_id,
             name=name if name is not None else config_id,
             scenario_id=scenario_id,
@@ -527,7 +336,7 @@ class AICoreSimulator:
         execution = self._start(group, config, resource_group, execution_id)
         execution.schedule_id = execution_schedule_id
         if status is not None:
-            execution.phases = [_Phase(execution.created_at, status, status_message)]
+            execution.phases = [Phase(execution.created_at, status, status_message)]
         return execution.id
 
     def set_status(
@@ -551,7 +360,7 @@ class AICoreSimulator:
         """Append log lines stamped with the clock's now (ties keep insertion order)."""
         execution = self._execution(execution_id, resource_group)
         now = self.clock.now()
-        execution.manual_logs.extend(_LogLine(now, line, "main") for line in lines)
+        execution.manual_logs.extend(LogLine(now, line, "main") for line in lines)
 
     def set_metrics(
         self,
@@ -570,9 +379,9 @@ class AICoreSimulator:
         _require_id(execution_id)
         group = self._group(resource_group)
         now = self.clock.now()
-        stamped = [{"timestamp": _rfc3339(now), **metric} for metric in metrics]
+        stamped = [{"timestamp": rfc3339(now), **metric} for metric in metrics]
         previous = group.metrics.get(execution_id)
-        group.metrics[execution_id] = _MetricResource(
+        group.metrics[execution_id] = MetricResource(
             execution_id=execution_id,
             created_at=previous.created_at if previous else now,
             modified_at=now,
@@ -665,7 +474,7 @@ class AICoreSimulator:
 
     def add_resource_group(self, name: str) -> None:
         _require_id(name)
-        self._groups.setdefault(name, _ResourceGroup())
+        self._groups.setdefault(name, ResourceGroup())
 
     def leave_out_of_listings(self, execution_id: str, resource_group: str = "default") -> None:
         """Listings skip this execution (a GET still finds it): how a run slips between the
@@ -688,13 +497,13 @@ class AICoreSimulator:
 
     # --- internals: state -------------------------------------------------------------------
 
-    def _group(self, name: str) -> _ResourceGroup:
+    def _group(self, name: str) -> ResourceGroup:
         try:
             return self._groups[name]
         except KeyError:
             raise KeyError(f"unknown resource group {name!r}") from None
 
-    def _execution(self, execution_id: str, resource_group: str) -> _Execution:
+    def _execution(self, execution_id: str, resource_group: str) -> Execution:
         execution = self._group(resource_group).executions.get(execution_id)
         if execution is None:
             raise KeyError(f"no execution {execution_id!r} in {resource_group!r}")
@@ -702,14 +511,14 @@ class AICoreSimulator:
 
     def _start(
         self,
-        group: _ResourceGroup,
-        config: _Configuration,
+        group: ResourceGroup,
+        config: Configuration,
         group_name: str,
         execution_id: str | None = None,
-    ) -> _Execution:
+    ) -> Execution:
         now = self.clock.now()
         new_id = execution_id or self._new_execution_id(group)
-        execution = _Execution(
+        execution = Execution(
             id=new_id,
             configuration=config,
             resource_group=group_name,
@@ -719,25 +528,25 @@ class AICoreSimulator:
         group.add(execution)
         return execution
 
-    def _new_execution_id(self, group: _ResourceGroup) -> str:
+    def _new_execution_id(self, group: ResourceGroup) -> str:
         while True:
             candidate = secrets.token_hex(8)  # AI Core ids: 16 lowercase hex characters
             if candidate not in group.executions:
                 return candidate
 
-    def _lifecycle(self, config: _Configuration, start: datetime) -> list[_Phase]:
+    def _lifecycle(self, config: Configuration, start: datetime) -> list[Phase]:
         if config.outcome == "PENDING_FOREVER":
-            return [_Phase(start, "PENDING")]
+            return [Phase(start, "PENDING")]
         if config.outcome == "UNKNOWN_FOREVER":
-            return [_Phase(start, "UNKNOWN")]
+            return [Phase(start, "UNKNOWN")]
         pending = self.pending_seconds if config.pending_seconds is None else config.pending_seconds
         running = self.running_seconds if config.running_seconds is None else config.running_seconds
         running_at = start + timedelta(seconds=pending)
         done_at = running_at + timedelta(seconds=running)
         return [
-            _Phase(start, "PENDING"),
-            _Phase(running_at, "RUNNING"),
-            _Phase(done_at, config.outcome, config.status_message),
+            Phase(start, "PENDING"),
+            Phase(running_at, "RUNNING"),
+            Phase(done_at, config.outcome, config.status_message),
         ]
 
     # --- internals: HTTP plumbing -----------------------------------------------------------
@@ -757,9 +566,9 @@ class AICoreSimulator:
             elif path.startswith(API_PREFIX + "/"):
                 response = self._dispatch(request, body, request_id)
             else:
-                raise _ApiError(404, CODE_NOT_FOUND, f"No resource at {path}")
-        except _ApiError as error:
-            response = _error_response(error, request_id, path)
+                raise ApiError(404, CODE_NOT_FOUND, f"No resource at {path}")
+        except ApiError as error:
+            response = error_response(error, request_id, path)
         except registry_sim.RegistryError as error:
             response = registry_sim.error_response(
                 error.status, error.message, request_id, error.headers
@@ -773,16 +582,16 @@ class AICoreSimulator:
     def _token(self, request: Request, body: bytes) -> Response:
         # XSUAA, not the AI API: errors here use the OAuth2 shape {"error", "error_description"}.
         if request.method != "POST":
-            return _oauth_error(405, "method_not_allowed", "Use POST")
+            return oauth_error(405, "method_not_allowed", "Use POST")
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "Only client_credentials")
-        client_id, secret = _basic_credentials(request) or (
+            return oauth_error(400, "unsupported_grant_type", "Only client_credentials")
+        client_id, secret = basic_credentials(request) or (
             form.get("client_id"),
             form.get("client_secret"),
         )
         if (client_id, secret) != (self.client_id, self.client_secret):
-            return _oauth_error(401, "unauthorized", "Bad credentials")
+            return oauth_error(401, "unauthorized", "Bad credentials")
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self.clock.now() + timedelta(seconds=self.token_ttl)
         self.issued_tokens.append(token)
@@ -802,8 +611,8 @@ class AICoreSimulator:
         route, params = self._routes.match(request.method, path)
         for name, value in params.items():
             # The registry's UUIDs and versions (such as "1.0") follow rules of their own.
-            if not _ID.fullmatch(value) and not registry_sim.serves(path):
-                raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
+            if not ID.fullmatch(value) and not registry_sim.serves(path):
+                raise bad_request(f"{name} {value!r} does not match {ID_RULE}")
         group_name, group = self._resolve_group(request, route.needs_group)
         context = _Context(
             request=request,
@@ -820,23 +629,23 @@ class AICoreSimulator:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         expiry = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if expiry is None or expiry <= self.clock.now():
-            raise _ApiError(
+            raise ApiError(
                 401,
                 CODE_UNAUTHORIZED,
                 "Missing, invalid or expired bearer token",
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
 
-    def _resolve_group(self, request: Request, needed: bool) -> tuple[str, _ResourceGroup]:
+    def _resolve_group(self, request: Request, needed: bool) -> tuple[str, ResourceGroup]:
         if not needed:
             # Unscoped endpoints (meta) ignore the header and never look at the group.
-            return "", _ResourceGroup()
+            return "", ResourceGroup()
         name = request.headers.get("ai-resource-group")
         if name is None:
-            raise _bad_request("Missing header AI-Resource-Group")
+            raise bad_request("Missing header AI-Resource-Group")
         if name not in self._groups:
             # The spec declares 400, not 404, on these endpoints, so we answer 400.
-            raise _bad_request(f"Resource group {name!r} does not exist")
+            raise bad_request(f"Resource group {name!r} does not exist")
         return name, self._groups[name]
 
     def _build_routes(self) -> list[_Route]:
@@ -870,15 +679,15 @@ class AICoreSimulator:
     # --- handlers: executions ---------------------------------------------------------------
 
     def _list_executions(self, ctx: _Context) -> Response:
-        selector = _select(ctx.query)
-        top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
-        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
+        selector = select(ctx.query)
+        top = int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
+        skip = int_param(ctx.query, "$skip", default=0, minimum=0)
         if ctx.group.garbled_listings:
             ctx.group.garbled_listings -= 1
             return JSONResponse({"count": "several", "resources": "see the UI"})
         matching = [e for e in self._filtered(ctx) if e.id not in ctx.group.unlisted]
         page = matching[skip : skip + top]
-        render = self._status_json if selector else self._execution_json
+        render = status_json if selector else execution_json
         # count is the total of matching executions, not the page size; the spec leaves it
         # open, and a total lets clients page without a separate $count call.
         return JSONResponse(
@@ -888,19 +697,19 @@ class AICoreSimulator:
     def _count_executions(self, ctx: _Context) -> Response:
         return PlainTextResponse(str(len(self._filtered(ctx))))
 
-    def _filtered(self, ctx: _Context) -> list[_Execution]:
-        wanted = _execution_filter(ctx.query)
+    def _filtered(self, ctx: _Context) -> list[Execution]:
+        wanted = execution_filter(ctx.query)
         return [e for e in _sorted_executions(ctx.group) if wanted.matches(e, ctx.now)]
 
     def _create_execution(self, ctx: _Context) -> Response:
-        payload = _json_object(ctx.body)
+        payload = json_object(ctx.body)
         config_id = payload.get("configurationId")
-        if not isinstance(config_id, str) or not _ID.fullmatch(config_id):
-            raise _bad_request(f"configurationId is required and must match {ID_RULE}")
+        if not isinstance(config_id, str) or not ID.fullmatch(config_id):
+            raise bad_request(f"configurationId is required and must match {ID_RULE}")
         config = ctx.group.configurations.get(config_id)
         if config is None:
             # The spec declares only 400 for this call, so an unknown configuration is a 400.
-            raise _bad_request(
+            raise bad_request(
                 f"Configuration {config_id!r} does not exist in resource group {ctx.group_name!r}"
             )
         execution = self._start(ctx.group, config, ctx.group_name)
@@ -918,10 +727,10 @@ class AICoreSimulator:
 
     def _get_execution(self, ctx: _Context) -> Response:
         execution = _find(ctx, ctx.params["executionId"])
-        if _select(ctx.query):
-            data = self._status_json(execution, ctx.now)
+        if select(ctx.query):
+            data = status_json(execution, ctx.now)
         else:
-            data = self._execution_json(execution, ctx.now)
+            data = execution_json(execution, ctx.now)
         # The spec types statusDetails as a non-nullable object, so it is {} rather than null.
         waiting = execution.current(ctx.now).status == "PENDING"
         details = execution.configuration.pending_details if waiting else None
@@ -929,9 +738,9 @@ class AICoreSimulator:
         return JSONResponse(data)
 
     def _modify_execution(self, ctx: _Context) -> Response:
-        payload = _json_object(ctx.body)
+        payload = json_object(ctx.body)
         if payload.get("targetStatus") != "STOPPED":
-            raise _bad_request("targetStatus must be STOPPED (the only supported value)")
+            raise bad_request("targetStatus must be STOPPED (the only supported value)")
         execution = _find(ctx, ctx.params["executionId"])
         error = self._stop(execution, ctx.now)
         if error is not None:
@@ -953,20 +762,20 @@ class AICoreSimulator:
     def _bulk_modify(self, ctx: _Context) -> Response:
         if not self.bulk_updates:
             # 400 because that is what the spec declares for this call; meta says why.
-            raise _bad_request("Bulk updates of executions are not enabled on this runtime")
+            raise bad_request("Bulk updates of executions are not enabled on this runtime")
         media_type = (ctx.request.headers.get("content-type") or "").split(";")[0].strip()
         if media_type.lower() != "application/merge-patch+json":
-            raise _ApiError(
+            raise ApiError(
                 415, CODE_UNSUPPORTED_MEDIA, "Content-Type must be application/merge-patch+json"
             )
-        items = _bulk_items(_json_object(ctx.body))
+        items = bulk_items(json_object(ctx.body))
         results = [self._bulk_item(ctx, item_id, target) for item_id, target in items]
         return JSONResponse({"executions": results}, status_code=202)
 
     def _bulk_item(self, ctx: _Context, item_id: str, target: str) -> dict[str, Any]:
         execution = ctx.group.executions.get(item_id)
         if execution is None:
-            error: _ApiError | None = _ApiError(
+            error: ApiError | None = ApiError(
                 404, CODE_EXECUTION_NOT_FOUND, f"Execution {item_id} not found"
             )
         elif target == "STOPPED":
@@ -983,10 +792,10 @@ class AICoreSimulator:
         }
         return {"id": item_id, "error": detail}
 
-    def _stop(self, execution: _Execution, now: datetime) -> _ApiError | None:
+    def _stop(self, execution: Execution, now: datetime) -> ApiError | None:
         status = execution.current(now).status
         if status not in STOPPABLE:
-            return _ApiError(
+            return ApiError(
                 412,
                 CODE_PRECONDITION,
                 f"Execution {execution.id} is {status}; only PENDING or RUNNING can be stopped",
@@ -994,12 +803,10 @@ class AICoreSimulator:
         execution.schedule_stop(now, self.stopping_seconds)
         return None
 
-    def _delete(
-        self, group: _ResourceGroup, execution: _Execution, now: datetime
-    ) -> _ApiError | None:
+    def _delete(self, group: ResourceGroup, execution: Execution, now: datetime) -> ApiError | None:
         status = execution.current(now).status
         if status not in DELETABLE:
-            return _ApiError(
+            return ApiError(
                 412,
                 CODE_PRECONDITION,
                 f"Execution {execution.id} is {status}; only STOPPED, DEAD, UNKNOWN or "
@@ -1013,88 +820,7 @@ class AICoreSimulator:
 
     def _logs(self, ctx: _Context) -> Response:
         execution = _find(ctx, ctx.params["executionId"])
-        top = _int_param(ctx.query, "$top", default=1000, minimum=1, maximum=5000)
-        end = _time_param(ctx.query, "end") or ctx.now
-        # Real default, on purpose: a client that forgets `start` misses older lines.
-        start = _time_param(ctx.query, "start") or ctx.now - LOG_WINDOW
-        order = ctx.query.get("$order", "asc")
-        if order not in {"asc", "desc"}:
-            raise _bad_request("$order must be asc or desc")
-        if start > end:
-            raise _bad_request("start must not be after end")
-        lines = [
-            line for line in self._log_lines(execution, ctx.now) if start <= line.timestamp <= end
-        ]
-        if order == "desc":
-            lines.reverse()
-        pod = f"{execution.id}-{zlib.crc32(execution.id.encode()):010d}"
-        result = [
-            {
-                "timestamp": _rfc3339(line.timestamp),
-                "msg": line.msg,
-                "container": line.container,
-                "pod": pod,
-            }
-            for line in lines[:top]
-        ]
-        return JSONResponse({"data": {"result": result}})
-
-    def _log_lines(self, execution: _Execution, now: datetime) -> list[_LogLine]:
-        reached = execution.reached(now)
-        automatic: list[_LogLine] = []
-        for index, phase in enumerate(reached):
-            ends_at = reached[index + 1].at if index + 1 < len(reached) else None
-            automatic.extend(self._phase_lines(execution, phase, ends_at, now))
-        # sorted() is stable: automatic lines come before manual ones at the same instant,
-        # and manual lines keep their insertion order.
-        return sorted(automatic + execution.manual_logs, key=lambda line: line.timestamp)
-
-    def _phase_lines(
-        self, execution: _Execution, phase: _Phase, ends_at: datetime | None, now: datetime
-    ) -> list[_LogLine]:
-        config = execution.configuration
-        if phase.status == "PENDING":
-            text = f"Pulling image for executable '{config.executable_id}'"
-            return [_LogLine(phase.at, text, "init")]
-        if phase.status == "RUNNING":
-            return self._running_lines(execution, phase.at, ends_at, now)
-        if phase.status == "COMPLETED":
-            url = f"ai://{execution.resource_group}/{execution.id}/model"
-            return [_LogLine(phase.at, f"Finished; model saved to {url}", "main")]
-        if phase.status == "DEAD":
-            return _traceback_lines(phase, config.last_words)
-        if phase.status == "STOPPING":
-            return [_LogLine(phase.at, "Received SIGTERM, stopping", "main")]
-        if phase.status == "STOPPED":
-            return [_LogLine(phase.at, "Execution stopped", "wait")]
-        return []  # UNKNOWN: nothing has run, so nothing has logged
-
-    def _running_lines(
-        self, execution: _Execution, started: datetime, ends_at: datetime | None, now: datetime
-    ) -> list[_LogLine]:
-        config = execution.configuration
-        lines = [
-            _LogLine(
-                started,
-                f"Starting '{config.executable_id}' of scenario '{config.scenario_id}'",
-                "main",
-            )
-        ]
-        # Spread the steps over the configured running time so that they all precede the
-        # outcome, and a long-running (pinned) execution keeps logging as the clock moves.
-        # Whole milliseconds keep the timestamps readable.
-        step_ms = round(self.running_seconds * 1000 / (TRAINING_STEPS + 1))
-        interval = timedelta(milliseconds=step_ms)
-        silent = config.silent_after_seconds
-        for step in range(1, TRAINING_STEPS + 1):
-            at = started + step * interval
-            if at > now or (ends_at is not None and at >= ends_at):
-                break
-            if silent is not None and at > started + timedelta(seconds=silent):
-                break  # it hangs: nothing more is written
-            loss = 2.0 / (step + 1)
-            lines.append(_LogLine(at, f"step {step}/{TRAINING_STEPS} loss={loss:.4f}", "main"))
-        return lines
+        return logs_page(execution, ctx.query, ctx.now, self.running_seconds)
 
     def _meta(self, ctx: _Context) -> Response:
         capabilities = {
@@ -1124,11 +850,11 @@ class AICoreSimulator:
         )
 
     def _list_configurations(self, ctx: _Context) -> Response:
-        scenario_id = _id_param(ctx.query, "scenarioId")
-        executable_ids = _id_list_param(ctx.query, "executableIds")
-        top = _int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
-        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
-        named = _name_filter(ctx.query)
+        scenario_id = id_param(ctx.query, "scenarioId")
+        executable_ids = id_list_param(ctx.query, "executableIds")
+        top = int_param(ctx.query, "$top", default=10000, minimum=0, maximum=100000)
+        skip = int_param(ctx.query, "$skip", default=0, minimum=0)
+        named = name_filter(ctx.query)
         matching = [
             c
             for c in _sorted_configurations(ctx.group)
@@ -1140,12 +866,12 @@ class AICoreSimulator:
         return JSONResponse({"count": len(matching), "resources": page})
 
     def _create_configuration(self, ctx: _Context) -> Response:
-        name, scenario_id, executable_id, params, artifacts = _configuration_body(
-            _json_object(ctx.body)
+        name, scenario_id, executable_id, params, artifacts = configuration_body(
+            json_object(ctx.body)
         )
         source = self._behaviour_source(ctx.group, scenario_id, executable_id, params)
         config_id = self._new_configuration_id(ctx.group)
-        ctx.group.configurations[config_id] = _Configuration(
+        ctx.group.configurations[config_id] = Configuration(
             id=config_id,
             name=name,
             scenario_id=scenario_id,
@@ -1174,11 +900,11 @@ class AICoreSimulator:
 
     def _behaviour_source(
         self,
-        group: _ResourceGroup,
+        group: ResourceGroup,
         scenario_id: str,
         executable_id: str,
         parameters: Sequence[tuple[str, str]],
-    ) -> _Configuration | None:
+    ) -> Configuration | None:
         # The rule is documented on behaviour_source. Enumerating keeps registration order as
         # the last tie-break: a ManualClock gives every seeded configuration the same instant.
         candidates = [
@@ -1190,7 +916,7 @@ class AICoreSimulator:
             return None
         return max(candidates, key=lambda c: c[:3])[3]
 
-    def _new_configuration_id(self, group: _ResourceGroup) -> str:
+    def _new_configuration_id(self, group: ResourceGroup) -> str:
         while True:
             candidate = str(uuid.uuid4())  # AI Core's configuration ids are UUIDs
             if candidate not in group.configurations:
@@ -1199,45 +925,13 @@ class AICoreSimulator:
     def _get_configuration(self, ctx: _Context) -> Response:
         config = ctx.group.configurations.get(ctx.params["configurationId"])
         if config is None:
-            raise _ApiError(
+            raise ApiError(
                 404, CODE_NOT_FOUND, f"Configuration {ctx.params['configurationId']} not found"
             )
         return JSONResponse(config.to_json())
 
     def _metrics(self, ctx: _Context) -> Response:
-        ids = _id_list_param(ctx.query, "executionIds")
-        tag_filters = _tag_filters(ctx.query.get("tagFilters"))
-        if ids is None and not tag_filters:
-            raise _bad_request("executionIds or tagFilters is required")
-        if ids is not None and len(ids) > MAX_METRICS_IDS:
-            raise _bad_request(f"At most {MAX_METRICS_IDS} executionIds per request")
-        selected = _metric_selection(ctx.query.get("$select"))
-        top = _int_param(ctx.query, "$top", default=1000, minimum=0, maximum=10000)
-        skip = _int_param(ctx.query, "$skip", default=0, minimum=0)
-        resources = self._metric_resources(ctx.group, ctx.now)
-        if ids is not None:
-            pool = [resources[i] for i in ids if i in resources]
-        else:
-            pool = sorted(resources.values(), key=lambda m: (m.created_at, m.execution_id))
-        matching = [m for m in pool if all(f(m.tags) for f in tag_filters)]
-        page = [_metric_json(m, selected) for m in matching[skip : skip + top]]
-        return _JSONWithNaN({"count": len(matching), "resources": page})
-
-    def _metric_resources(self, group: _ResourceGroup, now: datetime) -> dict[str, _MetricResource]:
-        """What ``set_metrics`` seeded and, for the other runs that have left PENDING (UNKNOWN,
-        where nothing ran, does not count), their configuration's series, stamped then."""
-        derived: dict[str, _MetricResource] = {}
-        for execution in group.ordered():
-            series = execution.configuration.metrics
-            if not series or execution.id in group.metrics:
-                continue
-            phases = execution.reached(now)
-            left = next((p.at for p in phases if p.status not in {"PENDING", "UNKNOWN"}), None)
-            if left is None:
-                continue
-            points = [{"timestamp": _rfc3339(left), **point} for point in series]
-            derived[execution.id] = _MetricResource(execution.id, left, left, points, [], [])
-        return {**derived, **group.metrics}
+        return metrics_page(ctx.group, ctx.query, ctx.now)
 
     # --- prompt optimizations -----------------------------------------------------------------
 
@@ -1258,158 +952,12 @@ class AICoreSimulator:
                         dict(execution.configuration.parameters),
                     )
 
-    # --- rendering ----------------------------------------------------------------------------
-
-    def _execution_json(self, execution: _Execution, now: datetime) -> dict[str, Any]:
-        config = execution.configuration
-        reached = execution.reached(now)
-        current = reached[-1]
-        data: dict[str, Any] = {
-            "id": execution.id,
-            "configurationId": config.id,
-            "configurationName": config.name,
-            "scenarioId": config.scenario_id,
-            "executableId": config.executable_id,
-            "targetStatus": execution.target_status,
-            "status": current.status,
-            "outputArtifacts": self._artifacts(execution, current),
-            "createdAt": _rfc3339(execution.created_at),
-            "modifiedAt": _rfc3339(current.at),
-        }
-        # The spec marks none of these nullable: fields not reached yet are left out.
-        optional = {
-            "statusMessage": current.message,
-            "executionScheduleId": execution.schedule_id,
-            "submissionTime": _first_at(reached, lambda p: p.status != "UNKNOWN"),
-            "startTime": _first_at(reached, lambda p: p.status == "RUNNING"),
-            "completionTime": _rfc3339(current.at) if current.status in TERMINAL else None,
-        }
-        data.update({key: value for key, value in optional.items() if value is not None})
-        return data
-
-    def _status_json(self, execution: _Execution, now: datetime) -> dict[str, Any]:
-        # The reduced $select=status shape (as SAP's Python SDK models it); it still carries
-        # every field the spec requires of an execution.
-        current = execution.current(now)
-        return {
-            "id": execution.id,
-            "configurationId": execution.configuration.id,
-            "status": current.status,
-            "createdAt": _rfc3339(execution.created_at),
-            "modifiedAt": _rfc3339(current.at),
-        }
-
-    def _artifacts(self, execution: _Execution, current: _Phase) -> list[dict[str, Any]]:
-        if current.status != "COMPLETED":
-            return []
-        stamp = _rfc3339(current.at)
-        return [
-            {
-                "name": "model",
-                "kind": "model",
-                "url": f"ai://{execution.resource_group}/{execution.id}/model",
-                "id": execution.artifact_id,
-                "scenarioId": execution.configuration.scenario_id,
-                "executionId": execution.id,
-                "createdAt": stamp,
-                "modifiedAt": stamp,
-            }
-        ]
-
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _rfc3339(moment: datetime) -> str:
-    """UTC with a Z; a fraction only when there is one (AI Core sends both forms)."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text + "Z"
-
-
-def _parse_rfc3339(text: str) -> datetime | None:
-    found = _RFC3339.fullmatch(text.strip())
-    if found is None:
-        return None
-    whole, fraction, zone = found.groups()
-    # Python keeps microseconds; AI Core may send nanoseconds.
-    micro = f".{(fraction or '0')[:6]:0<6}"
-    zone = "+00:00" if zone.upper() == "Z" else zone
-    try:
-        return datetime.fromisoformat(whole + micro + zone).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def _error_response(error: _ApiError, request_id: str, path: str) -> Response:
-    if path.startswith(API_PREFIX + "/") and registry_sim.serves(
-        simkit.strip_prefix(path, API_PREFIX)
-    ):
-        # Token, routing and fault errors on the registry's paths come in its own shape.
-        return registry_sim.error_response(error.status, error.message, request_id, error.headers)
-    body = {
-        "error": {
-            "code": error.code,
-            "message": error.message,
-            "requestId": request_id,
-            "target": path,
-        }
-    }
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
-
-
-class _JSONWithNaN(JSONResponse):
-    """JSON as Python's ``json`` writes it: NaN, Infinity and -Infinity (Starlette refuses them).
-
-    The spec types a metric value as a plain number; whether and how the real service encodes
-    NaN or infinities is unknown. These tokens are what ``json.loads`` (and so httpx) reads.
-    """
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _metric_series(points: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """A configuration's metric series, checked (ValueError) and copied."""
-    series = []
-    for point in points:
-        name, step, value = point.get("name"), point.get("step"), point.get("value")
-        if (
-            set(point) - {"name", "step", "value", "labels"}
-            or not isinstance(name, str)
-            or not name
-            or not isinstance(step, int)
-            or isinstance(step, bool)
-            or step < 0
-            or not isinstance(value, int | float)
-            or isinstance(value, bool)
-        ):
-            raise ValueError(f"a metric needs name (str), step (int >= 0) and value, got {point}")
-        series.append({**point, "value": float(value)})
-    return tuple(series)
-
-
-def _oauth_error(status: int, error: str, description: str) -> Response:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status)
-
-
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, _, secret = decoded.partition(":")
-    # RFC 6749 §2.3.1: id and secret are form-encoded before going into Basic auth.
-    return unquote_plus(client_id), unquote_plus(secret)
-
-
 def _require_id(value: str) -> None:
-    if not _ID.fullmatch(value):
+    if not ID.fullmatch(value):
         raise ValueError(f"{value!r} does not match {ID_RULE}")
 
 
@@ -1418,277 +966,20 @@ def _require_status(status: str) -> None:
         raise ValueError(f"status must be one of {EXECUTION_STATUSES}, got {status!r}")
 
 
-def _sorted_executions(group: _ResourceGroup) -> list[_Execution]:
+def _sorted_executions(group: ResourceGroup) -> list[Execution]:
     return group.ordered()
 
 
-def _sorted_configurations(group: _ResourceGroup) -> list[_Configuration]:
+def _sorted_configurations(group: ResourceGroup) -> list[Configuration]:
     return sorted(group.configurations.values(), key=lambda c: (c.created_at, c.id))
 
 
-def _name_filter(query: Mapping[str, str]) -> Callable[[str], bool]:
-    """``$search`` (a substring of the name) and ``searchCaseInsensitive``, as a predicate."""
-    search = query.get("$search")
-    flag = query.get("searchCaseInsensitive", "false").lower()
-    if flag not in {"true", "false"}:
-        raise _bad_request("searchCaseInsensitive must be true or false")
-    if search is None:
-        return lambda _name: True
-    if not 1 <= len(search) <= MAX_SEARCH_CHARS or "~" in search:
-        raise _bad_request(f"$search must be 1 to {MAX_SEARCH_CHARS} characters other than '~'")
-    if flag == "true":
-        folded = search.casefold()
-        return lambda name: folded in name.casefold()
-    return lambda name: search in name
-
-
-def _configuration_body(
-    payload: dict[str, Any],
-) -> tuple[str, str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """Name, scenario, executable, parameters and artifacts of a POST, checked as the spec
-    checks them; 400 otherwise."""
-    name = payload.get("name")
-    if not isinstance(name, str):
-        raise _bad_request("name is required and must be a string")
-    if len(name) > MAX_NAME_CHARS or not _NAME.fullmatch(name):
-        raise _bad_request(
-            f"name must be at most {MAX_NAME_CHARS} letters, digits, _, whitespace or "
-            f"{NAME_PUNCTUATION}"
-        )
-    ids = []
-    for field_name in ("scenarioId", "executableId"):
-        value = payload.get(field_name)
-        if not isinstance(value, str) or not _ID.fullmatch(value):
-            raise _bad_request(f"{field_name} is required and must match {ID_RULE}")
-        ids.append(value)
-    params = _binding_list(payload, "parameterBindings", "value")
-    artifacts = _binding_list(payload, "inputArtifactBindings", "artifactId")
-    problem = _bindings_problem(params, artifacts)
-    if problem is not None:
-        raise _bad_request(problem)
-    return name, ids[0], ids[1], params, artifacts
-
-
-def _binding_list(
-    payload: dict[str, Any], field_name: str, value_name: str
-) -> tuple[tuple[str, str], ...]:
-    """The (key, value) pairs of an optional binding list; its shape checked, not its limits."""
-    items = payload.get(field_name, [])
-    if not isinstance(items, list):
-        raise _bad_request(f"{field_name} must be a list")
-    pairs = []
-    for item in items:
-        key = item.get("key") if isinstance(item, dict) else None
-        value = item.get(value_name) if isinstance(item, dict) else None
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise _bad_request(f"each item of {field_name} needs string key and {value_name}")
-        pairs.append((key, value))
-    return tuple(pairs)
-
-
-def _bindings_problem(
-    params: Sequence[tuple[str, str]], artifacts: Sequence[tuple[str, str]]
-) -> str | None:
-    """What the spec refuses in a configuration's bindings, or None."""
-    for field_name, pairs in (("parameterBindings", params), ("inputArtifactBindings", artifacts)):
-        if len(pairs) > MAX_BINDINGS:
-            return f"{field_name} must have at most {MAX_BINDINGS} items"
-        for key, _ in pairs:
-            if len(key) > MAX_BINDING_KEY_CHARS:
-                return f"{field_name}: a key must be at most {MAX_BINDING_KEY_CHARS} characters"
-    for key, value in params:
-        if len(value) > MAX_BINDING_VALUE_CHARS:
-            return f"parameterBindings: the value of {key!r} exceeds {MAX_BINDING_VALUE_CHARS}"
-    for key, artifact_id in artifacts:
-        if not _ID.fullmatch(artifact_id):
-            return f"inputArtifactBindings: artifactId of {key!r} must match {ID_RULE}"
-    return None
-
-
-def _find(ctx: _Context, execution_id: str) -> _Execution:
+def _find(ctx: _Context, execution_id: str) -> Execution:
     execution = ctx.group.executions.get(execution_id)
     if execution is None:
-        raise _ApiError(
+        raise ApiError(
             404,
             CODE_NOT_FOUND,
             f"Execution {execution_id} not found in resource group {ctx.group_name}",
         )
     return execution
-
-
-def _first_at(phases: Sequence[_Phase], wanted: Callable[[_Phase], bool]) -> str | None:
-    return next((_rfc3339(p.at) for p in phases if wanted(p)), None)
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad_request("Request body must be JSON") from None
-    if not isinstance(payload, dict):
-        raise _bad_request("Request body must be a JSON object")
-    return payload
-
-
-def _int_param(
-    query: Mapping[str, str],
-    name: str,
-    *,
-    default: int,
-    minimum: int | None = None,
-    maximum: int | None = None,
-) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad_request(f"{name} must be an integer, got {raw!r}") from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise _bad_request(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-def _time_param(query: Mapping[str, str], name: str) -> datetime | None:
-    raw = query.get(name)
-    if raw is None:
-        return None
-    parsed = _parse_rfc3339(raw)
-    if parsed is None:
-        raise _bad_request(
-            f"{name} must be an RFC 3339 date-time (send '+' in an offset as %2B), got {raw!r}"
-        )
-    return parsed
-
-
-def _id_param(query: Mapping[str, str], name: str) -> str | None:
-    value = query.get(name)
-    if value is not None and not _ID.fullmatch(value):
-        raise _bad_request(f"{name} {value!r} does not match {ID_RULE}")
-    return value
-
-
-def _id_list_param(query: Mapping[str, str], name: str) -> list[str] | None:
-    """A comma-joined id list (``style: form, explode: false``), de-duplicated, in order."""
-    raw = query.get(name)
-    if raw is None:
-        return None
-    values = [value.strip() for value in raw.split(",") if value.strip()]
-    for value in values:
-        if not _ID.fullmatch(value):
-            raise _bad_request(f"{name} item {value!r} does not match {ID_RULE}")
-    return list(dict.fromkeys(values))
-
-
-def _select(query: Mapping[str, str]) -> bool:
-    value = query.get("$select")
-    if value is None:
-        return False
-    if value != "status":
-        raise _bad_request("$select supports only 'status'")
-    return True
-
-
-def _execution_filter(query: Mapping[str, str]) -> _ExecutionFilter:
-    status = query.get("status")
-    if status is not None and status not in EXECUTION_STATUSES:
-        raise _bad_request(f"status must be one of {', '.join(EXECUTION_STATUSES)}")
-    executable_ids = _id_list_param(query, "executableIds")
-    return _ExecutionFilter(
-        status=status,
-        configuration_id=_id_param(query, "configurationId"),
-        scenario_id=_id_param(query, "scenarioId"),
-        executable_ids=frozenset(executable_ids) if executable_ids is not None else None,
-        schedule_id=_id_param(query, "executionScheduleId"),
-    )
-
-
-def _bulk_items(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    items = payload.get("executions")
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK_ITEMS:
-        raise _bad_request(f"executions must be a list of 1 to {MAX_BULK_ITEMS} items")
-    parsed: list[tuple[str, str]] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise _bad_request("each item of executions must be an object")
-        item_id, target = item.get("id"), item.get("targetStatus")
-        if not isinstance(item_id, str) or not _ID.fullmatch(item_id):
-            raise _bad_request(f"item id {item_id!r} does not match {ID_RULE}")
-        if target not in {"STOPPED", "DELETED"}:
-            raise _bad_request(f"item {item_id}: targetStatus must be STOPPED or DELETED")
-        parsed.append((item_id, str(target)))
-    # The spec asks for unique items; we also refuse one id twice with different targets,
-    # whose outcome would depend on processing order.
-    if len({item_id for item_id, _ in parsed}) != len(parsed):
-        raise _bad_request("executions must not name the same id twice")
-    return parsed
-
-
-def _traceback_lines(phase: _Phase, last_words: tuple[str, ...] | None) -> list[_LogLine]:
-    texts = (
-        list(last_words)
-        if last_words
-        else [
-            "Traceback (most recent call last):",
-            '  File "/app/train.py", line 87, in <module>',
-            "    trainer.fit()",
-            f"RuntimeError: {phase.message or 'execution failed'}",
-        ]
-    )
-    # Stamped just before the status change, one microsecond apart, so that paging by
-    # timestamp keeps them in order and the last line is the moment the run died.
-    last = len(texts) - 1
-    return [
-        _LogLine(phase.at - timedelta(microseconds=last - i), text, "main")
-        for i, text in enumerate(texts)
-    ]
-
-
-_MetricFilter = Callable[[list[dict[str, Any]]], bool]
-
-
-def _tag_filters(raw: str | None) -> list[_MetricFilter]:
-    """``name=value``, ``name!=value`` and bare ``name`` expressions, AND-ed."""
-    if not raw:
-        return []
-    return [_tag_filter(expression.strip()) for expression in raw.split(",") if expression.strip()]
-
-
-def _tag_filter(expression: str) -> _MetricFilter:
-    negate = "!=" in expression
-    name, _, value = expression.partition("!=" if negate else "=")
-    if not name:
-        raise _bad_request(f"Malformed tag filter {expression!r}")
-    has_value = "=" in expression
-
-    def matches(tags: list[dict[str, Any]]) -> bool:
-        found = any(
-            t.get("name") == name and (not has_value or t.get("value") == value) for t in tags
-        )
-        return not found if negate else found
-
-    return matches
-
-
-def _metric_selection(raw: str | None) -> frozenset[str] | None:
-    if raw is None:
-        return None
-    chosen = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    unknown = chosen - {"metrics", "tags", "customInfo", "*"}
-    if unknown:
-        raise _bad_request(
-            f"$select supports metrics, tags, customInfo or *, got {sorted(unknown)}"
-        )
-    return None if "*" in chosen else chosen
-
-
-def _metric_json(resource: _MetricResource, selected: frozenset[str] | None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "executionId": resource.execution_id,
-        "createdAt": _rfc3339(resource.created_at),
-        "modifiedAt": _rfc3339(resource.modified_at),
-    }
-    parts = {"metrics": resource.metrics, "tags": resource.tags, "customInfo": resource.custom_info}
-    data.update({k: v for k, v in parts.items() if selected is None or k in selected})
-    return data
