@@ -182,6 +182,44 @@ def test_pending_too_long_is_alerted_once(stage: Stage) -> None:
     assert len(alerts) == 1 and "PENDING" in flatten(alerts[0].blocks)
 
 
+def test_runs_queued_behind_the_pod_quota_are_explained_in_one_alert(stage: Stage) -> None:
+    queued = {"reason": "PodQuotaReached", "message": "All 50 pods of the tenant are in use"}
+    stage.sim.add_resource_group("team-b")
+    stage.sim.add_configuration(
+        "cfg-queue", resource_group="team-b", outcome="PENDING_FOREVER", pending_details=queued
+    )
+    stage.env["PENDING_ALERT_SECONDS"] = "1"
+    stage.start_bot()
+    # Started outside Slack, all three already waiting when the channel subscribes; nobody
+    # polled team-b before, so its first listing shows them together.
+    runs = [
+        stage.sim.add_execution(configuration_id="cfg-queue", resource_group="team-b")
+        for _ in range(3)
+    ]
+    client = stage.client()
+    try:
+        _ack, url = client.command("subscribe rg=team-b", channel=CHANNEL)
+    finally:
+        client.close()
+    stage.fake.wait_for_sync(lambda: bool(stage.fake.responses_for(url)))
+
+    def grouped() -> list[Message]:
+        return [
+            m
+            for m in stage.fake.messages(CHANNEL, include_replies=False)
+            if "are waiting in PENDING" in m.text
+        ]
+
+    stage.fake.wait_for_sync(lambda: bool(grouped()), timeout=20)
+    stage.wait_polls(10)
+    (alert,) = grouped()
+    text = flatten(alert.blocks)
+    assert "3 AI Core runs in `team-b`" in text and all(f"`{r}`" in text for r in runs)
+    assert "pod quota" in text and "at least 50" in text and "support ticket" in text
+    assert "All 50 pods of the tenant are in use" in text
+    assert not [m for m in stage.fake.messages(CHANNEL) if m.reply_broadcast]
+
+
 def test_sigterm_then_restart_announces_what_happened_meanwhile_once(stage: Stage) -> None:
     bot = stage.start_bot()
     stage.keep_polling()
