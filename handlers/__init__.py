@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.deps import Deps
 from bot.runner import JobFunction
 from handlers import actions, commands, events, options, start_form, views
+from handlers.actions import rerun
 from handlers.commands.runs import JOB_KIND as COMMAND_JOB
 from handlers.commands.runs import run_command
 from handlers.events.home import JOB_KIND as HOME_JOB
@@ -32,4 +33,5 @@ def job_functions(deps: Deps) -> dict[str, JobFunction]:
         actions.JOB_KIND: functools.partial(actions.run_click, deps),
         start_form.JOB_KIND: functools.partial(start_form.run_form_job, deps),
         HOME_JOB: functools.partial(run_home_job, deps),
+        rerun.LINK_JOB: functools.partial(rerun.link_rerun, deps),
     }

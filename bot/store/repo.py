@@ -208,6 +208,17 @@ class Store:
         async with self.db.read() as session:
             return await session.get(Follow, follow_id)
 
+    async def card_on_its_way(self, follow_id: int) -> bool:
+        """Whether the follow's card is still waiting in the outbox to be posted."""
+        query = select(OutboxMessage.id).where(
+            OutboxMessage.follow_id == follow_id,
+            OutboxMessage.kind == "card_post",
+            OutboxMessage.delivered_at.is_(None),
+            OutboxMessage.failed_at.is_(None),
+        )
+        async with self.db.read() as session:
+            return (await session.execute(query.limit(1))).first() is not None
+
     async def finish_deletion(
         self, follow_id: int, *, deleted: bool, messages: Sequence[tuple[outbox.Message, str]]
     ) -> bool:

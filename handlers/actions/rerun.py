@@ -3,8 +3,10 @@
 Re-run (behind Slack's confirm dialog) starts the run's configuration again: the run is read
 again for it, the clicker's right to start is checked at the click (see
 :func:`handlers.actions._admitted`), and the start is the same as a typed one. The new run
-gets its own card, and the old card's thread links to it. Re-run with changes opens the start
-form with the configuration picked (its parameters follow).
+gets its own card, and the old card's thread links to it: a job of its own (``rerun_link``)
+waits for delivery to post the new card, trying again every few seconds, so no worker sits
+waiting and a card held up in a busy channel is still linked. Re-run with changes opens the
+start form with the configuration picked (its parameters follow).
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ from bot.blocks.start import StartForm
 from bot.commands import Command
 from bot.deps import Deps
 from bot.errors import InputError, NotFoundError
+from bot.jobs import PRIORITY_BACKGROUND, NewJob, RetryLater
+from bot.runner import JobContext
 from bot.service import Followed
 from handlers.actions.clicks import Click, ClickWork, record_click
 from handlers.commands.asked import Asked
-from handlers.commands.starting import card_ts, start_target, started_text
+from handlers.commands.starting import start_target, started_text
 from handlers.common import private
 from handlers.start_form import open_form
 
 log = logging.getLogger(__name__)
+
+LINK_JOB = "rerun_link"
+# Delivery paces a channel to one post a second and honours Slack's Retry-After: a new card
+# may take a while. The link job looks again after 2, 4, ... at most 15 s, for about 5 min.
+LINK_ATTEMPTS = 25
+LINK_MAX_PAUSE_SECONDS = 15.0
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -71,30 +81,59 @@ async def _start_again(deps: Deps, click: Click, provider: str, scope: str, targ
 
 
 async def _link_from_old_card(deps: Deps, click: Click, result: Followed) -> None:
-    """A reply in the old card's thread naming the new run, with a link to its card."""
+    """Ask for a reply in the old card's thread naming the new run (see :func:`link_rerun`)."""
     if not click.channel or not click.message_ts or click.ephemeral:
         return
     old = await deps.store.follow_of_card(channel=click.channel, card_ts=click.message_ts)
     if old is None:
         return
+    payload = {
+        "old_follow": old.id,
+        "new_follow": result.follow.id,
+        "run_id": result.run.id,
+        "status": result.run.status,
+        "user": click.user,
+        "rerun_job": click.job.job.id,
+    }
+    await deps.jobs.enqueue(
+        NewJob(
+            kind=LINK_JOB,
+            payload=payload,
+            dedupe_key=f"{LINK_JOB}:{click.job.job.id}",  # a resumed Re-run asks once
+            priority=PRIORITY_BACKGROUND,
+        )
+    )
+
+
+async def link_rerun(deps: Deps, job: JobContext) -> None:
+    """The ``rerun_link`` job: once the new card is posted, link it from the old thread."""
+    payload = job.payload
+    old = await deps.store.get_follow_by_id(int(payload["old_follow"]))
+    if old is None:
+        return
+    new = await deps.store.get_follow_by_id(int(payload["new_follow"]))
+    ts = new.card_ts if new is not None else None
+    # Nothing to wait for once the card's row has gone out (or Slack refused it for good).
+    waiting = new is not None and ts is None and await deps.store.card_on_its_way(new.id)
+    if waiting and job.job.attempts < LINK_ATTEMPTS:
+        pause = min(2.0 * job.job.attempts, LINK_MAX_PAUSE_SECONDS)
+        raise RetryLater(pause, f"the card of {payload['run_id']} is not posted yet")
     link = None
-    ts = await card_ts(deps, result)
-    if ts is not None:
+    if new is not None and ts is not None:
         try:
-            answer = await deps.service.slack.chat_getPermalink(
-                channel=result.follow.channel, message_ts=ts
-            )
+            answer = await deps.service.slack.chat_getPermalink(channel=new.channel, message_ts=ts)
             link = answer.get("permalink")
         except SlackApiError as exc:
             log.info("no permalink for the new card: %s", exc.response.get("error"))
-    new = f"`{result.run.id}`"
-    text = f":repeat: Re-run by <@{click.user}> as {blocks.escape(result.run.status)} run " + (
-        f"<{link}|{new}>." if link else f"{new}; its card follows in this channel."
+    run = f"`{payload['run_id']}`"
+    text = (
+        f":repeat: Re-run by <@{payload['user']}> as {blocks.escape(str(payload['status']))} run "
+        + (f"<{link}|{run}>." if link else f"{run}; its card follows in this channel.")
     )
     await deps.store.queue_reply(
         old,
         outbox.Reply(text=text, blocks=blocks.text_blocks(text)),
-        outbox.Keys.rerun(old.id, click.job.job.id),
+        outbox.Keys.rerun(old.id, int(payload["rerun_job"])),
     )
 
 

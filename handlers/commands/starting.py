@@ -11,9 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from bot import launch
 from bot.audit import Result
 from bot.blocks.start import StartForm
@@ -126,15 +123,3 @@ def started_text(cmd: Command, result: Followed, derived_from: str | None, *, in
             f"`{derived_from}` with your changes"
         )
     return f"{text}; its card {where} follows it."
-
-
-async def card_ts(deps: Deps, result: Followed, *, within: float = 20.0) -> str | None:
-    """The new card's ts once delivery has posted it (None if not within ``within`` s)."""
-    deadline = time.monotonic() + within
-    follow = result.follow
-    while time.monotonic() < deadline:
-        current = await deps.store.get_follow_by_id(follow.id)
-        if current is None or current.card_ts:
-            return current.card_ts if current else None
-        await asyncio.sleep(0.5)  # delivery tells no one; its rows are read back
-    return None

@@ -288,6 +288,7 @@ def test_rerun_starts_the_same_configuration_on_a_new_card_linked_from_the_old(
 
     fake.wait_for_sync(finished, timeout=30)
     old = cards(fake, channel)[0]
+    fake.wait_for_sync(lambda: "COMPLETED" in str([r.text for r in fake.thread(channel, old.ts)]))
     value = next(
         e["value"]
         for b in old.blocks
@@ -295,16 +296,18 @@ def test_rerun_starts_the_same_configuration_on_a_new_card_linked_from_the_old(
         for e in b["elements"]
         if e["action_id"] == ACTION_RERUN
     )
+    # Slack holds the new card back for 25 s (a busy channel): the link still comes.
+    fake.fail("chat.postMessage", status=429, retry_after=25)
     _ack, url = slack.click(ACTION_RERUN, value, channel=channel, message_ts=old.ts, user=BOB)
     assert "Started execution" in answer(fake, url)
-    fake.wait_for_sync(lambda: len(cards(fake, channel)) == 2, timeout=20)
+    fake.wait_for_sync(lambda: len(cards(fake, channel)) == 2, timeout=60)
     new = cards(fake, channel)[1]
     assert "cfg-small" in flatten(new.blocks)
 
     def linked() -> list[Any]:
         return [r for r in fake.thread(channel, old.ts) if "Re-run by" in r.text]
 
-    fake.wait_for_sync(lambda: bool(linked()), timeout=30)
+    fake.wait_for_sync(lambda: bool(linked()), timeout=40)
     (reply,) = linked()
     assert f"<@{BOB}>" in reply.text and new.ts.replace(".", "") in reply.text
 
