@@ -9,8 +9,8 @@ the jobs they record run as a worker runs them:
 - every answer is Block Kit that slack_sdk's models accept;
 - input that is refused (malformed, or not allowed by the access policy) costs no call to AI Core.
 
-``HYPOTHESIS_PROFILE=ci`` (``.ci/run``) runs 10,000 cases in all; a plain ``pytest`` a few
-hundred.
+``HYPOTHESIS_PROFILE=ci`` (``.ci/run``) runs 11,500 cases here (and 2,500 more in the hostile
+HTTP and inbound-parsing tests); a plain ``pytest`` a few hundred.
 """
 
 from __future__ import annotations
