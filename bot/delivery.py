@@ -68,6 +68,7 @@ IDLE_POLL_SECONDS = 0.2
 # set-aside ones longer, for someone to read why; then they are pruned.
 KEEP_DELIVERED = timedelta(days=7)
 KEEP_SET_ASIDE = timedelta(days=30)
+PRUNE_BATCH = 500
 
 
 class Delivery:
@@ -141,24 +142,40 @@ class Delivery:
                 return sent
 
     async def prune(
-        self, *, delivered: timedelta = KEEP_DELIVERED, set_aside: timedelta = KEEP_SET_ASIDE
+        self,
+        *,
+        delivered: timedelta = KEEP_DELIVERED,
+        set_aside: timedelta = KEEP_SET_ASIDE,
+        batch: int = PRUNE_BATCH,
     ) -> int:
         """Forget messages delivered (or set aside) long enough ago; returns how many.
 
-        Without this the table grows for ever, a chart's PNG in each of its rows. Forgetting a
-        delivered row's dedupe key is safe: a key names a step of a follow's history (its
-        version, the status it reached, the silence since a given line), and the follow's
-        own state never goes back to a step it has passed.
+        Without this the table grows for ever, a chart's PNG in each of its rows. A follow
+        still watched keeps all its rows: the stuck-run check, for one, asks the outbox
+        whether a silence was told already, every few minutes for as long as the run runs.
+        A finished follow's keys name steps of its history (its version, the status it
+        reached) that its own state never goes back to. Rows go in batches, so that no
+        transaction holds the database's write lock for long.
         """
         now = self.clock()
-        statement = delete(OutboxMessage).where(
-            or_(
-                OutboxMessage.delivered_at < now - delivered,
-                OutboxMessage.failed_at < now - set_aside,
-            )
+        watched = select(Follow.id).where(Follow.finished.is_(False))
+        forgettable = or_(
+            OutboxMessage.follow_id.is_(None), OutboxMessage.follow_id.not_in(watched)
         )
-        result = await self.db.write(lambda session: session.execute(statement))
-        return int(getattr(result, "rowcount", 0) or 0)
+        total = 0
+        for old in (
+            OutboxMessage.delivered_at < now - delivered,
+            OutboxMessage.failed_at < now - set_aside,
+        ):
+            chosen = select(OutboxMessage.id).where(old, forgettable).limit(batch)
+            statement = delete(OutboxMessage).where(OutboxMessage.id.in_(chosen.scalar_subquery()))
+            while True:
+                result = await self.db.write(functools.partial(_execute, statement))
+                count = int(getattr(result, "rowcount", 0) or 0)
+                total += count
+                if count < batch:
+                    break
+        return total
 
     async def shutdown(self, grace: float) -> None:
         """Finish the message being sent in each channel, then stop (within ``grace``)."""
@@ -469,6 +486,10 @@ class _ChannelSender:
                 leases.set_value(session, self.lease, lease_value)
 
         await self.db.write(write)
+
+
+def _execute(statement: Executable, session: Session) -> Any:
+    return session.execute(statement)
 
 
 def _pending() -> tuple[Any, ...]:

@@ -110,7 +110,7 @@ class OutboxMessage(Base):
     sent_ts: Mapped[str | None] = mapped_column(String(32))
     delivered_at: Mapped[datetime | None] = mapped_column(index=True)
     # Set aside after an error that trying again cannot cure (kept, with last_error, to read).
-    failed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Job(Base):

@@ -15,7 +15,7 @@ from bot.jobs import JobQueue, NewJob
 from bot.leases import Leases
 from bot.outbox import Reply, row
 from bot.store.db import Database
-from bot.store.tables import Job, OutboxMessage
+from bot.store.tables import AuditEntry, Follow, Job, OutboxMessage
 
 
 class Clock:
@@ -38,6 +38,26 @@ async def queue(db: Database, key: str, **fields: object) -> int:
         result = await session.execute(
             insert(OutboxMessage).values({**values, **fields}).returning(OutboxMessage.id)
         )
+        return int(result.scalar_one())
+
+
+async def follow(db: Database, run_id: str, *, finished: bool) -> int:
+    now = Clock()()
+    values = {
+        "provider": "aicore",
+        "scope": "default",
+        "run_id": run_id,
+        "channel": "C1",
+        "origin": "start",
+        "snapshot": {},
+        "finished": finished,
+        "version": 1,
+        "pending_alerted": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with db.session() as session, session.begin():
+        result = await session.execute(insert(Follow).values(values).returning(Follow.id))
         return int(result.scalar_one())
 
 
@@ -70,6 +90,29 @@ async def test_delivered_messages_go_after_a_week_and_set_aside_ones_after_a_mon
             "pending-for-40-days",
             "in-flight",
         }
+    finally:
+        await db.dispose()
+
+
+async def test_a_watched_runs_messages_stay_however_old_and_go_in_batches(
+    database_url: str,
+) -> None:
+    db = Database(database_url)
+    await db.migrate()
+    clock = Clock()
+    long_ago = clock.now - timedelta(days=40)
+    try:
+        # The stuck-run check offers its alert again at every check, for as long as the run
+        # is silent: its key, delivered long ago, is what keeps it from being told twice.
+        hung = await follow(db, "run-hung", finished=False)
+        done = await follow(db, "run-done", finished=True)
+        await queue(db, f"alert:silent:{hung}:t0", follow_id=hung, delivered_at=long_ago)
+        await queue(db, f"alert:silent:{done}:t0", follow_id=done, delivered_at=long_ago)
+        for n in range(5):
+            await queue(db, f"digest-{n}", delivered_at=long_ago)
+
+        assert await delivery_on(db, clock).prune(batch=2) == 6
+        assert await outbox_keys(db) == {f"alert:silent:{hung}:t0"}
     finally:
         await db.dispose()
 
@@ -139,5 +182,35 @@ async def test_a_database_from_before_keeps_its_rows_and_ids_when_migrated(
         async with db.read() as session:
             assert list(await session.scalars(select(Job.id))) == [42]
         assert await queue(db, "new-message") == 2
+    finally:
+        await db.dispose()
+
+
+async def test_jobs_pruned_empty_before_the_migration_start_above_the_jobs_still_named(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'chatops.db'}")
+    await db.migrate_to("0004")
+    try:
+        # A quiet week pruned every job; the audit trail and the outbox still name jobs 57
+        # and 61, and a new job 57 would have its audit entries dropped as repeats.
+        async with db.session() as session, session.begin():
+            await session.execute(
+                insert(AuditEntry).values(
+                    at=Clock()(),
+                    user_id="U0ALICE",
+                    action="stop",
+                    provider="aicore",
+                    scope="default",
+                    result="done",
+                    dedupe_key="job57:stop:aicore:default:run-1:done",
+                )
+            )
+        await queue(db, "rerun:3:61", delivered_at=Clock()())
+        await queue(db, "card_post:4:job59", delivered_at=Clock()())
+        await db.migrate()
+        await JobQueue(db, "p1").enqueue(NewJob(kind="command", payload={}))
+        async with db.read() as session:
+            assert list(await session.scalars(select(Job.id))) == [62]
     finally:
         await db.dispose()
