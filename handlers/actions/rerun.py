@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 
@@ -22,7 +23,7 @@ from bot.blocks.start import StartForm
 from bot.commands import Command
 from bot.deps import Deps
 from bot.errors import InputError, NotFoundError
-from bot.jobs import PRIORITY_BACKGROUND, NewJob, RetryLater
+from bot.jobs import PRIORITY_BACKGROUND, JobQueue, NewJob, RetryLater
 from bot.runner import JobContext
 from bot.service import Followed
 from handlers.actions.clicks import Click, ClickWork, record_click
@@ -95,14 +96,16 @@ async def _link_from_old_card(deps: Deps, click: Click, result: Followed) -> Non
         "user": click.user,
         "rerun_job": click.job.job.id,
     }
-    await deps.jobs.enqueue(
-        NewJob(
-            kind=LINK_JOB,
-            payload=payload,
-            dedupe_key=f"{LINK_JOB}:{click.job.job.id}",  # a resumed Re-run asks once
-            priority=PRIORITY_BACKGROUND,
-        )
+    link = NewJob(
+        kind=LINK_JOB,
+        payload=payload,
+        dedupe_key=f"{LINK_JOB}:{click.job.job.id}",  # a resumed Re-run asks once
+        priority=PRIORITY_BACKGROUND,
     )
+    # An ordinary write, not the acknowledgement's quick one (which gives up after 2 s):
+    # the run has started, and a busy database must not make this look like a failure.
+    db = deps.jobs.db
+    await db.write(lambda session: JobQueue.add(session, link, db))
 
 
 async def link_rerun(deps: Deps, job: JobContext) -> None:
@@ -111,30 +114,45 @@ async def link_rerun(deps: Deps, job: JobContext) -> None:
     old = await deps.store.get_follow_by_id(int(payload["old_follow"]))
     if old is None:
         return
-    new = await deps.store.get_follow_by_id(int(payload["new_follow"]))
+    new_id = int(payload["new_follow"])
+    # Asked before the follow is read: delivery records the card's ts and its row's delivery
+    # together, so "on its way" and then "no ts" cannot both be stale.
+    on_its_way = await deps.store.card_on_its_way(new_id)
+    new = await deps.store.get_follow_by_id(new_id)
     ts = new.card_ts if new is not None else None
-    # Nothing to wait for once the card's row has gone out (or Slack refused it for good).
-    waiting = new is not None and ts is None and await deps.store.card_on_its_way(new.id)
-    if waiting and job.job.attempts < LINK_ATTEMPTS:
+    if ts is None and on_its_way and job.job.attempts < LINK_ATTEMPTS:
         pause = min(2.0 * job.job.attempts, LINK_MAX_PAUSE_SECONDS)
         raise RetryLater(pause, f"the card of {payload['run_id']} is not posted yet")
-    link = None
-    if new is not None and ts is not None:
-        try:
-            answer = await deps.service.slack.chat_getPermalink(channel=new.channel, message_ts=ts)
-            link = answer.get("permalink")
-        except SlackApiError as exc:
-            log.info("no permalink for the new card: %s", exc.response.get("error"))
     run = f"`{payload['run_id']}`"
+    if ts is None:
+        where = "its card follows in this channel" if on_its_way else "its card could not be posted"
+        named = f"{run}; {where}."
+    else:
+        link = await _permalink(deps, new.channel if new else old.channel, ts)
+        named = f"<{link}|{run}>." if link else f"{run}; its card is in this channel."
     text = (
         f":repeat: Re-run by <@{payload['user']}> as {blocks.escape(str(payload['status']))} run "
-        + (f"<{link}|{run}>." if link else f"{run}; its card follows in this channel.")
+        + named
     )
     await deps.store.queue_reply(
         old,
         outbox.Reply(text=text, blocks=blocks.text_blocks(text)),
         outbox.Keys.rerun(old.id, int(payload["rerun_job"])),
     )
+
+
+async def _permalink(deps: Deps, channel: str, ts: str) -> str | None:
+    """A link to the message, or None (the reply then names the run without one)."""
+    try:
+        answer = await deps.service.slack.chat_getPermalink(channel=channel, message_ts=ts)
+    except SlackApiError as exc:
+        log.info("no permalink for the new card: %s", exc.response.get("error"))
+        return None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.info("no permalink for the new card: %s", type(exc).__name__)
+        return None
+    link = answer.get("permalink")
+    return link if isinstance(link, str) else None
 
 
 async def _rerun_with_changes(deps: Deps, click: Click) -> None:
