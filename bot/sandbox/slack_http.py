@@ -88,8 +88,9 @@ class HttpFrontEnd(SlackState):
         retry_after: int = 1,
         times: int = 1,
         error: str | None = None,
+        channel: str | None = None,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` fail.
+        """Make the next ``times`` calls of ``method`` (about ``channel``, if given) fail.
 
         * ``error`` given: HTTP 200 ``{"ok": false, "error": error}`` (an API-level error).
         * ``status=429``: HTTP 429 with ``Retry-After: retry_after`` and Slack's
@@ -102,7 +103,9 @@ class HttpFrontEnd(SlackState):
         with self._lock:
             queue = self._failures.setdefault(method, deque())
             for _ in range(times):
-                queue.append(Failure(status=status, retry_after=retry_after, error=error))
+                queue.append(
+                    Failure(status=status, retry_after=retry_after, error=error, channel=channel)
+                )
 
     def answer_late(self, method: str, *, seconds: float, times: int = 1) -> None:
         """Process the next ``times`` calls of ``method`` at once but answer ``seconds`` later.
@@ -159,7 +162,9 @@ class HttpFrontEnd(SlackState):
                 return self._answer_error(call, "invalid_auth")
             # Injected failures are consumed only by authenticated calls, so a test of the
             # bad-token path can't accidentally eat a 429 meant for the bot.
-            failure = self._pop_failure(method) or self._over_pace(method, args, arrived)
+            channel = args.get("channel")
+            failure = self._pop_failure(method, channel if isinstance(channel, str) else None)
+            failure = failure or self._over_pace(method, args, arrived)
             if failure is not None:
                 return self._answer_failure(call, failure)
             if decode_error is not None:

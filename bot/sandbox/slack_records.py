@@ -48,6 +48,7 @@ class Failure:
     status: int
     retry_after: int
     error: str | None
+    channel: str | None = None  # only calls about this channel take it
 
 
 class SlackError(Exception):

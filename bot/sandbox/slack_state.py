@@ -79,9 +79,15 @@ class SlackState:
     def _get(self, channel: str, ts: str) -> Message | None:
         return self._messages.get(channel, {}).get(ts)
 
-    def _pop_failure(self, method: str) -> Failure | None:
+    def _pop_failure(self, method: str, channel: str | None = None) -> Failure | None:
+        """The first failure queued for ``method`` that this call (about ``channel``) takes."""
         queue = self._failures.get(method)
-        return queue.popleft() if queue else None
+        for failure in queue or ():
+            if failure.channel is None or failure.channel == channel:
+                assert queue is not None
+                queue.remove(failure)
+                return failure
+        return None
 
     @staticmethod
     def _require(args: dict[str, Any], name: str, error: str = "invalid_arguments") -> str:

@@ -224,10 +224,16 @@ def test_a_protected_stop_asks_for_the_id_and_a_wrong_id_does_nothing(
         sim.add_execution(configuration_id="cfg-prod", status="RUNNING", resource_group="prod-eu")
         for _ in range(2)
     ]
-    calls = calls_on(sim, *others)
+    calls, bulk = calls_on(sim, *others), len(sim.calls("PATCH", "/lm/executions"))
     ack, _ = slack.command(f"stop {' '.join(others)} rg=prod-eu", channel=channel, user=BOB)
     assert "protected resource group" in ack.json()["text"]
-    assert calls_on(sim, *others) == calls
+    # Had the refusal recorded any work, a worker would have done it by the time it answers
+    # a later command.
+    _, later = slack.command(f"status {others[0]} rg=prod-eu", channel=channel, user=BOB)
+    assert others[0] in answer(fake, later)
+    assert calls_on(sim, *others) == calls + 1  # the status read, nothing else
+    assert len(sim.calls("PATCH", "/lm/executions")) == bulk
+    assert all(sim.execution_status(r, resource_group="prod-eu") == "RUNNING" for r in others)
 
 
 def test_a_changed_policy_is_used_without_a_restart(world: dict[str, Any], channel: str) -> None:

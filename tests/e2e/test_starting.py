@@ -297,7 +297,7 @@ def test_rerun_starts_the_same_configuration_on_a_new_card_linked_from_the_old(
         if e["action_id"] == ACTION_RERUN
     )
     # Slack holds the new card back for 25 s (a busy channel): the link still comes.
-    fake.fail("chat.postMessage", status=429, retry_after=25)
+    fake.fail("chat.postMessage", status=429, retry_after=25, channel=channel)
     _ack, url = slack.click(ACTION_RERUN, value, channel=channel, message_ts=old.ts, user=BOB)
     assert "Started execution" in answer(fake, url)
     fake.wait_for_sync(lambda: len(cards(fake, channel)) == 2, timeout=60)
@@ -310,6 +310,9 @@ def test_rerun_starts_the_same_configuration_on_a_new_card_linked_from_the_old(
     fake.wait_for_sync(lambda: bool(linked()), timeout=40)
     (reply,) = linked()
     assert f"<@{BOB}>" in reply.text and new.ts.replace(".", "") in reply.text
+    posts = [c for c in fake.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+    held = [c.args.get("text", "") for c in posts if c.status == 429]
+    assert held == [new.text]  # the new card was the message held back
 
 
 def test_the_app_home_shows_my_runs_and_what_runs_in_followed_groups(

@@ -330,6 +330,18 @@ async def test_429_surfaces_retry_after_without_handler(
     assert len(fake.messages(CHANNEL)) == 1
 
 
+async def test_a_failure_for_one_channel_is_taken_only_by_a_call_about_it(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    fake.fail("chat.postMessage", status=429, retry_after=7, channel="C0OTHER")
+    await client.chat_postMessage(channel=CHANNEL, text="not held")
+    with pytest.raises(SlackApiError) as info:
+        await client.chat_postMessage(channel="C0OTHER", text="held")
+    assert info.value.response.status_code == 429
+    assert [m.text for m in fake.messages(CHANNEL)] == ["not held"]
+    assert fake.messages("C0OTHER") == []
+
+
 async def test_rate_limit_retry_handler_retries_through_429(
     fake: FakeSlack, served: ServedApp
 ) -> None:
