@@ -76,10 +76,7 @@ def spec_path() -> Path:
 
 def load_spec() -> OpenAPI:
     """The parsed, adapted document (cached); skips the calling test if the file is absent."""
-    path = spec_path()
-    if not path.is_file():
-        pytest.skip(f"AI Core spec not found at {path}: conformance not checked")
-    return _load(path)
+    return _load(present(spec_path(), "AI Core spec"))
 
 
 def validate_exchange(
@@ -90,7 +87,46 @@ def validate_exchange(
     check_response: bool = True,
 ) -> None:
     """Validate an httpx request/response pair against the spec; AssertionError if not."""
-    api = load_spec()
+    check_exchange(
+        load_spec(),
+        "the AI Core spec",
+        request,
+        response,
+        check_request=check_request,
+        check_response=check_response,
+    )
+
+
+def assert_conforms(response: httpx.Response, *, check_request: bool = True) -> None:
+    """``validate_exchange(response.request, response, check_request=check_request)``."""
+    validate_exchange(response.request, response, check_request=check_request)
+
+
+def validate_schema(instance: object, component: str) -> None:
+    """Validate ``instance`` against ``#/components/schemas/<component>``; AssertionError if not."""
+    check_schema(present(spec_path(), "AI Core spec"), instance, component)
+
+
+# --- shared with the other specs' modules (tests.support.registry_spec) -------------------------
+
+
+def present(path: Path, name: str) -> Path:
+    """``path``, or the calling test is skipped with the reason (the specs are not ours to ship)."""
+    if not path.is_file():
+        pytest.skip(f"{name} not found at {path}: conformance not checked")
+    return path
+
+
+def check_exchange(
+    api: OpenAPI,
+    name: str,
+    request: httpx.Request,
+    response: httpx.Response,
+    *,
+    check_request: bool,
+    check_response: bool,
+) -> None:
+    """AssertionError listing every way the pair does not conform to ``api`` (``name``)."""
     adapted = OpenAPIRequest(request)
     problems: list[str] = []
     if check_request:
@@ -101,21 +137,11 @@ def validate_exchange(
         )
     if problems:
         summary = f"{request.method} {request.url} -> {response.status_code}"
-        raise AssertionError(
-            f"{summary} does not conform to the AI Core spec:\n" + "\n".join(problems)
-        )
+        raise AssertionError(f"{summary} does not conform to {name}:\n" + "\n".join(problems))
 
 
-def assert_conforms(response: httpx.Response, *, check_request: bool = True) -> None:
-    """``validate_exchange(response.request, response, check_request=check_request)``."""
-    validate_exchange(response.request, response, check_request=check_request)
-
-
-def validate_schema(instance: object, component: str) -> None:
-    """Validate ``instance`` against ``#/components/schemas/<component>``; AssertionError if not."""
-    path = spec_path()
-    if not path.is_file():
-        pytest.skip(f"AI Core spec not found at {path}: conformance not checked")
+def check_schema(path: Path, instance: object, component: str) -> None:
+    """AssertionError unless ``instance`` matches the document's schema ``component``."""
     components = _raw(path)["components"]
     schema = {"$ref": f"#/components/schemas/{component}", "components": components}
     errors = sorted(OAS30Validator(schema).iter_errors(instance), key=str)

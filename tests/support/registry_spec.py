@@ -33,12 +33,9 @@ import os
 from pathlib import Path
 
 import httpx
-import pytest
 from openapi_core import OpenAPI
-from openapi_schema_validator import OAS30Validator
 
 from tests.support import aicore_spec
-from tests.support.openapi_httpx import OpenAPIRequest, OpenAPIResponse
 
 __all__ = ["assert_conforms", "load_spec", "spec_path", "validate_exchange", "validate_schema"]
 
@@ -65,20 +62,14 @@ def validate_exchange(
     check_response: bool = True,
 ) -> None:
     """Validate an httpx request/response pair against the spec; AssertionError if not."""
-    api = load_spec()
-    adapted = OpenAPIRequest(request)
-    problems: list[str] = []
-    if check_request:
-        problems += aicore_spec._errors(lambda: api.validate_request(adapted), "request")
-    if check_response:
-        problems += aicore_spec._errors(
-            lambda: api.validate_response(adapted, OpenAPIResponse(response)), "response"
-        )
-    if problems:
-        summary = f"{request.method} {request.url} -> {response.status_code}"
-        raise AssertionError(
-            f"{summary} does not conform to the prompt registry spec:\n" + "\n".join(problems)
-        )
+    aicore_spec.check_exchange(
+        load_spec(),
+        "the prompt registry spec",
+        request,
+        response,
+        check_request=check_request,
+        check_response=check_response,
+    )
 
 
 def assert_conforms(response: httpx.Response, *, check_request: bool = True) -> None:
@@ -88,16 +79,8 @@ def assert_conforms(response: httpx.Response, *, check_request: bool = True) -> 
 
 def validate_schema(instance: object, component: str) -> None:
     """Validate ``instance`` against ``#/components/schemas/<component>``; AssertionError if not."""
-    components = aicore_spec._raw(_present())["components"]
-    schema = {"$ref": f"#/components/schemas/{component}", "components": components}
-    errors = sorted(OAS30Validator(schema).iter_errors(instance), key=str)
-    if errors:
-        details = "\n".join(f"  - {e.message} at {list(e.absolute_path)}" for e in errors)
-        raise AssertionError(f"value does not match {component}:\n{details}")
+    aicore_spec.check_schema(_present(), instance, component)
 
 
 def _present() -> Path:
-    path = spec_path()
-    if not path.is_file():
-        pytest.skip(f"Prompt registry spec not found at {path}: conformance not checked")
-    return path
+    return aicore_spec.present(spec_path(), "Prompt registry spec")
