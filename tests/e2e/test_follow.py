@@ -81,6 +81,18 @@ class World:
     def thread(self, card_ts: str):
         return self.fake.thread(CHANNEL, card_ts)
 
+    async def sent_by_a_dead_worker(self, kind: str) -> OutboxMessage:
+        """The outbox row of ``kind``, marked in flight a minute ago by a worker since gone."""
+        async with self.components.db.session() as session, session.begin():
+            row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == kind))
+            assert row is not None
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(in_flight_at=db_now() - 60)
+            )
+        return row
+
     def card(self, card_ts: str):
         return next(m for m in self.fake.messages(CHANNEL) if m.ts == card_ts)
 
@@ -346,16 +358,8 @@ async def test_a_message_slack_accepted_before_a_crash_is_not_posted_again(world
     _run_id, card_ts = await world.start()
     world.sim.clock.advance(6)
     await world.poller.cycle()
-    async with world.components.db.session() as session:
-        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "thread"))
-    assert row is not None
     # A worker posted it a minute ago and died before recording the delivery:
-    async with world.components.db.session() as session, session.begin():
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(in_flight_at=db_now() - 60)
-        )
+    row = await world.sent_by_a_dead_worker("thread")
     await world.components.slack.chat_postMessage(
         channel=CHANNEL,
         thread_ts=card_ts,
@@ -621,16 +625,8 @@ async def test_a_chart_uploaded_before_a_crash_is_not_uploaded_again(world: Worl
     await world.step(6)
     world.sim.clock.advance(60)
     await world.poller.cycle()
-    async with world.components.db.session() as session:
-        row = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "chart"))
-    assert row is not None
     # A worker uploaded it a minute ago and died before recording the delivery:
-    async with world.components.db.session() as session, session.begin():
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(in_flight_at=db_now() - 60)
-        )
+    row = await world.sent_by_a_dead_worker("chart")
     await world.components.slack.files_upload_v2(
         channel=CHANNEL,
         thread_ts=card_ts,
